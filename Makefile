@@ -1,0 +1,50 @@
+# Set-up is part of every target: each creates or reuses .venv and installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
+# Editable install: setuptools' finder maps mre.processor -> processor/ etc. (DESIGN.md, layout).
+# mypy cannot follow that finder, so `lint` type-checks a plain install in build/typecheck.
+INSTALL := -e .
+TYPECHECK := build/typecheck
+
+.PHONY: demo test bench lint promtool clean
+
+demo: $(VENV)/.demo-installed
+	$(BIN)/mre demo
+
+test: $(VENV)/.test-installed promtool
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.test-installed
+	$(BIN)/python benchmarks/run.py
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	rm -rf $(TYPECHECK) && $(PIP) install --no-deps --target $(TYPECHECK) .
+	cd $(TYPECHECK) && $(abspath $(BIN))/mypy -p mre --config-file $(abspath pyproject.toml)
+
+promtool:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  echo "installing Prometheus (promtool) from Debian's packages"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@promtool --version | head -n 1
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
+	$(PIP) install $(INSTALL)'[demo]'
+	@touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(PIP) install $(INSTALL)'[test,dev]'
+	@touch $@
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache benchmarks/out

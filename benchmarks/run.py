@@ -1,0 +1,35 @@
+"""`make bench`: run every benchmark, print the figures and write them as JSON under benchmarks/out/.
+
+Machines here are noisy: every figure that matters is a ratio against a baseline measured in the same
+run. These are measurements, never pass/fail tests.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import scoring
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def main() -> int:
+    OUT.mkdir(exist_ok=True)
+    results = {"python": platform.python_version(), "machine": platform.machine(), "scoring": scoring.run()}
+    for name, figures in results.items():
+        if isinstance(figures, dict):
+            print(f"[{name}]")
+            for key, value in figures.items():
+                print(f"  {key:36s} {value:,.2f}" if isinstance(value, float) else f"  {key:36s} {value}")
+    (OUT / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written {OUT / 'bench.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Scoring throughput of the default scorers on ~2 KB contexts, against a baseline measured in the
+same run: plain tokenization of the same text. Figures are ratios and rates per core (one thread)."""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+from mre.examples.corpus import load_corpus
+from mre.processor.pipeline import ScoringPipeline
+from mre.processor.scorers.text import words
+
+from mre.model import Document, Interaction, Retrieval
+
+
+def make_interactions(
+    n: int, seed: int = 1, context_bytes: int = 2048, distinct_chunks: int = 2000
+) -> list[Interaction]:
+    """Answers over ~2 KB contexts drawn from a corpus of ``distinct_chunks`` chunks (variants of the
+    bundled policies), as a production index would serve them: chunks recur, combinations differ."""
+    rng = random.Random(seed)
+    corpus = load_corpus()
+    chunks = [
+        (f"{d.id}-{k}", f"{d.text} Reference {k} applies to {d.title.lower()}.")
+        for k in range(distinct_chunks // len(corpus.documents) + 1)
+        for d in corpus.documents
+    ][:distinct_chunks]
+    out = []
+    for i in range(n):
+        docs: list[Document] = []
+        size = 0
+        while size < context_bytes:
+            chunk_id, text = rng.choice(chunks)
+            docs.append(Document(chunk_id, text, rank=len(docs)))
+            size += len(text)
+        question = rng.choice(corpus.questions)
+        source = rng.choice(docs).content or ""
+        answer = " ".join(source.split(". ")[:2]) + "."
+        out.append(
+            Interaction(
+                trace_id=f"{i:032x}",
+                span_id=f"{i:016x}",
+                question=question,
+                answer=answer,
+                retrievals=(Retrieval(span_id="0" * 16, query=question, documents=docs),),
+            )
+        )
+    return out
+
+
+def _clear_caches() -> None:
+    from mre.processor.scorers import _context, text
+
+    text.analyze.cache_clear()
+    _context._document_sentences.cache_clear()
+    _context._units_cached.cache_clear()
+
+
+def run(n: int = 2000) -> dict[str, Any]:
+    interactions = make_interactions(n)
+    pipeline = ScoringPipeline()
+    started = time.perf_counter()
+    for i in interactions:
+        words(i.question or "")
+        words(i.answer or "")
+        for c in i.contexts or ():
+            words(c)
+    baseline_s = time.perf_counter() - started
+    _clear_caches()
+    started = time.perf_counter()
+    for i in interactions:
+        pipeline.score(i)
+    scoring_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for i in interactions[: n // 4]:
+        _clear_caches()
+        pipeline.score(i)
+    cold_s = (time.perf_counter() - started) * 4
+    return {
+        "interactions": n,
+        "context_bytes": 2048,
+        "baseline_tokenize_per_s": n / baseline_s,
+        "scored_per_s_per_core": n / scoring_s,
+        "scored_per_s_per_core_cold_caches": n / cold_s,
+        "scoring_cost_vs_tokenize_ratio": scoring_s / baseline_s,
+        "goal_scored_per_s_per_core": 2000,
+    }

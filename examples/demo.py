@@ -1,0 +1,213 @@
+"""`mre demo`: the RAG app against the fault-injecting local model, scored in-process.
+
+Everything runs on embedded defaults: the app is instrumented (OpenAI auto-instrumentation plus the
+manual stage API), the BehaviorSpanProcessor scores every answer, /metrics is served while it runs,
+and the end shows per fault kind what was injected and what the scores detected.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mre.examples.llm_server import FAULT_KINDS, FaultPlan, ServedAnswer
+from mre.processor.scorers.abstention import NEEDLESS_ABSTENTION, UNSUPPORTED_ANSWER
+from mre.processor.scorers.faithfulness import (
+    REASON_NEGATION,
+    REASON_NUMBER,
+    REASON_QUALIFIER,
+    REASON_UNSUPPORTED,
+)
+
+from mre.model import Evaluation
+
+OFF_CORPUS_SHARE = 0.15
+_REASON_TO_FAULT = {
+    REASON_NUMBER: "invented_number",
+    REASON_QUALIFIER: "dropped_qualifier",
+    REASON_NEGATION: "dropped_qualifier",
+    REASON_UNSUPPORTED: "unsupported_sentence",
+}
+
+
+def detected_faults(evaluation: Evaluation) -> set[str]:
+    """The fault kinds the scores point at. A coverage failure (answered without relevant context)
+    explains the unsupported claims that come with it, so it is reported alone."""
+    kinds: set[str] = set()
+    abstention = evaluation.scores.get("abstention")
+    if abstention is not None and abstention.label == UNSUPPORTED_ANSWER:
+        return {"answered_without_context"}
+    if abstention is not None and abstention.label == NEEDLESS_ABSTENTION:
+        kinds.add("needless_abstention")
+    faithfulness = evaluation.scores.get("faithfulness")
+    if faithfulness is not None:
+        for finding in faithfulness.details.get("unsupported", ()):
+            kind = _REASON_TO_FAULT.get(finding.get("reason"))
+            if kind:
+                kinds.add(kind)
+    return kinds
+
+
+@dataclass
+class FaultTally:
+    injected: int = 0
+    detected: int = 0
+    false_positives: int = 0
+
+    @property
+    def recall(self) -> float | None:
+        return self.detected / self.injected if self.injected else None
+
+    @property
+    def precision(self) -> float | None:
+        flagged = self.detected + self.false_positives
+        return self.detected / flagged if flagged else None
+
+
+@dataclass
+class DemoReport:
+    interactions: int
+    faults: dict[str, FaultTally]
+    slos: dict[str, dict[str, Any]]
+    unscored: int = 0
+    metrics_url: str | None = None
+    evaluation_records: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "interactions": self.interactions,
+            "unscored": self.unscored,
+            "evaluation_records": self.evaluation_records,
+            "faults": {
+                kind: {
+                    "injected": t.injected,
+                    "detected": t.detected,
+                    "false_positives": t.false_positives,
+                    "precision": t.precision,
+                    "recall": t.recall,
+                }
+                for kind, t in self.faults.items()
+            },
+            "slos": self.slos,
+        }
+
+
+def tally(evaluations: Iterable[Evaluation], served: dict[str, ServedAnswer]) -> dict[str, FaultTally]:
+    faults = {kind: FaultTally() for kind in FAULT_KINDS}
+    for evaluation in evaluations:
+        answer = served.get(evaluation.interaction.response_id or "")
+        injected = answer.fault if answer else None
+        found = detected_faults(evaluation)
+        if injected:
+            faults[injected].injected += 1
+        for kind in found:
+            if kind == injected:
+                faults[kind].detected += 1
+            else:
+                faults[kind].false_positives += 1
+    return faults
+
+
+class _Collector:
+    """Keeps the evaluations for the report (the demo is bounded by --interactions)."""
+
+    def __init__(self) -> None:
+        self.evaluations: list[Evaluation] = []
+        self._lock = threading.Lock()
+
+    def on_evaluation(self, evaluation: Evaluation) -> None:
+        with self._lock:
+            self.evaluations.append(evaluation)
+
+
+def run_demo(
+    *,
+    interactions: int = 300,
+    seed: int = 7,
+    metrics_port: int | None = 9464,
+    metrics_addr: str = "127.0.0.1",
+    plan: FaultPlan | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    keep_serving: Callable[[str | None], None] | None = None,
+) -> DemoReport:
+    import openai
+    from mre.examples.llm_server import FaultyLLMServer
+    from mre.examples.rag_app import RagApp
+    from mre.exporters.embedded import install_embedded
+    from mre.instrumentation import set_default_capture
+    from mre.instrumentation.openai import OpenAIInstrumentor
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
+    resource = Resource.create({"service.name": "policy-assistant"})
+    tracer_provider = TracerProvider(resource=resource)
+    logs = InMemoryLogRecordExporter()
+    logger_provider = LoggerProvider(resource=resource)
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    collector = _Collector()
+    setup = install_embedded(
+        tracer_provider,
+        logger_provider=logger_provider,
+        extra_sinks=[collector],
+        metrics_addr=metrics_addr,
+        metrics_port=metrics_port,
+        grace_s=0.2,
+    )
+    set_default_capture(True)  # scoring needs the text; the demo is the embedded default
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider, skip_dep_check=True)
+    plan = plan or FaultPlan(seed=seed)
+    rng = random.Random(seed)
+    metrics_url = f"http://{metrics_addr}:{setup.metrics_port}/metrics" if setup.metrics_port else None
+    try:
+        with FaultyLLMServer(plan) as server:
+            client = openai.OpenAI(base_url=server.url, api_key="demo", max_retries=0)
+            app = RagApp(client, model=plan.model, tracer_provider=tracer_provider)
+            corpus = app.corpus
+            for i in range(interactions):
+                if rng.random() < OFF_CORPUS_SHARE:
+                    question = rng.choice(corpus.off_corpus_questions)
+                else:
+                    question = rng.choice(corpus.questions)
+                app.answer(question, principal=rng.choice(("employee", "clinical", "hr")))
+                if on_progress:
+                    on_progress(i + 1, interactions)
+            setup.processor.force_flush()
+            served = dict(server.log)
+        evaluations = collector.evaluations
+        slos: dict[str, dict[str, Any]] = {}
+        for slo in setup.processor.pipeline.slos:
+            outcomes = [o for e in evaluations for o in e.slo_outcomes if o.slo == slo.name]
+            good = sum(1 for o in outcomes if o.good)
+            slos[slo.name] = {
+                "good": good,
+                "total": len(outcomes),
+                "objective": slo.objective,
+                "ratio": good / len(outcomes) if outcomes else None,
+            }
+        report = DemoReport(
+            interactions=len(evaluations),
+            faults=tally(evaluations, served),
+            slos=slos,
+            unscored=interactions - len(evaluations),
+            metrics_url=metrics_url,
+            evaluation_records=len(logs.get_finished_logs()),
+        )
+        if keep_serving is not None:
+            keep_serving(metrics_url)
+        return report
+    finally:
+        instrumentor.uninstrument()
+        setup.close()
+
+
+def write_report(report: DemoReport, path: Path) -> None:
+    path.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,352 @@
+"""A local OpenAI-compatible model server that answers from the context it is given, and injects
+known faults at known rates so the demo can measure what mre-otel detects.
+
+It speaks ``POST /v1/chat/completions`` (non-streaming) and ``GET /v1/models``. The prompt must carry
+the context as lines ``[doc-id] text`` and the question after ``Question:`` (see ``rag_app``). The
+server answers with the context sentence that best matches the question, lightly rephrased; when
+nothing matches it abstains. Faults, decided per request from a seeded generator:
+
+- ``invented_number``: a number of the answer changed to one the context does not contain;
+- ``dropped_qualifier``: an "except/unless" clause, a "not" or an "only" removed;
+- ``unsupported_sentence``: a plausible sentence the context does not support appended;
+- ``needless_abstention``: abstains although the context answers;
+- ``answered_without_context``: answers although nothing relevant was retrieved.
+
+What it did to each response is kept in :attr:`FaultyLLMServer.log`, keyed by response id.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+FAULT_KINDS = (
+    "invented_number",
+    "dropped_qualifier",
+    "unsupported_sentence",
+    "needless_abstention",
+    "answered_without_context",
+)
+DEFAULT_RATES = {
+    "invented_number": 0.1,
+    "dropped_qualifier": 0.1,
+    "unsupported_sentence": 0.1,
+    "needless_abstention": 0.06,
+    "answered_without_context": 0.5,  # of the questions the context cannot answer
+}
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "is",
+        "are",
+        "do",
+        "does",
+        "how",
+        "what",
+        "when",
+        "which",
+        "who",
+        "whom",
+        "may",
+        "must",
+        "be",
+        "by",
+        "with",
+        "at",
+        "many",
+        "much",
+        "long",
+        "often",
+        "up",
+        "and",
+        "or",
+        "it",
+        "its",
+        "their",
+        "they",
+        "per",
+    ]
+)
+_CONTEXT_LINE = re.compile(r"^\[(?P<id>[^\]]+)\]\s+(?P<text>.+)$", re.M)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+_NUMBER = re.compile(r"(?<![\w.])(\d+(?:,\d{3})*(?:\.\d+)?)(?![\w.]*\d)")
+_QUALIFIER_EDITS = (
+    re.compile(r",?\s+(?:except|unless)\b[^.;]*"),
+    re.compile(r"\b(?:not|never)\s+"),
+    re.compile(r"\bonly\s+"),
+)
+_UNSUPPORTED = (
+    "Managers can approve exceptions to this rule verbally.",
+    "This rule was introduced after an external audit in 2019.",
+    "Contractors follow exactly the same rules as permanent staff.",
+    "Requests are processed faster at the end of each quarter.",
+    "The regional director reviews every case personally.",
+    "Employees based in Germany are entitled to twice this amount.",
+    "Requests submitted on weekends are handled by an outside agency.",
+    "A digital signature from the legal department is also needed.",
+)
+_ABSTAIN = (
+    "I don't know: the provided documents do not cover this.",
+    "I'm sorry, but the documents provided do not contain that information.",
+    "I cannot answer that from the provided documents.",
+)
+_STYLE_PREFIX = ("", "", "Per the policy, ", "According to the current policy, ")
+
+
+def _terms(text: str) -> set[str]:
+    return {t[:6] for t in _TOKEN.findall(text.lower()) if t not in _STOP}
+
+
+@dataclass(frozen=True, slots=True)
+class ServedAnswer:
+    """What the server did for one request."""
+
+    question: str
+    answerable: bool
+    fault: str | None
+    answer: str
+    source_ids: tuple[str, ...] = ()
+
+
+@dataclass
+class FaultPlan:
+    rates: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_RATES))
+    seed: int = 7
+    model: str = "mre-demo-model-v1"
+    answerable_at: float = 0.5  # share of question terms the best sentence must hold
+
+    def __post_init__(self) -> None:
+        unknown = set(self.rates) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds: {sorted(unknown)}; known: {list(FAULT_KINDS)}")
+        if any(not 0.0 <= r <= 1.0 for r in self.rates.values()):
+            raise ValueError("fault rates must be in [0, 1]")
+
+
+class Responder:
+    """The model's behaviour, separate from HTTP so it can be tested directly."""
+
+    def __init__(self, plan: FaultPlan) -> None:
+        self.plan = plan
+        self._rng = random.Random(plan.seed)
+        self._lock = threading.Lock()
+
+    def respond(self, messages: list[dict[str, Any]]) -> ServedAnswer:
+        prompt = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
+        question = prompt.rsplit("Question:", 1)[-1].strip() if "Question:" in prompt else prompt.strip()
+        contexts = [(m["id"], m["text"]) for m in _CONTEXT_LINE.finditer(prompt)]
+        with self._lock:  # one generator, deterministic for sequential traffic
+            return self._respond(question, contexts)
+
+    def _respond(self, question: str, contexts: list[tuple[str, str]]) -> ServedAnswer:
+        rng, rates = self._rng, self.plan.rates
+        asked = _terms(question)
+        best: tuple[float, str, list[str], int] | None = None
+        for doc_id, text in contexts:
+            sentences = _SENTENCE.split(text)
+            for i, sentence in enumerate(sentences):
+                cover = len(asked & _terms(sentence)) / max(1, len(asked))
+                if best is None or cover > best[0]:
+                    best = (cover, doc_id, sentences, i)
+        answerable = best is not None and best[0] >= self.plan.answerable_at
+        context_text = " ".join(t for _, t in contexts)
+        if not answerable or best is None:
+            if rng.random() < rates.get("answered_without_context", 0.0):
+                return ServedAnswer(question, False, "answered_without_context", self._fabricate(question))
+            return ServedAnswer(question, False, None, rng.choice(_ABSTAIN))
+        _, doc_id, sentences, i = best
+        answer = sentences[i]
+        if i + 1 < len(sentences) and rng.random() < 0.25:
+            answer = f"{answer} {sentences[i + 1]}"
+        fault = self._pick_fault(answer, context_text)
+        if fault == "needless_abstention":
+            return ServedAnswer(question, True, fault, rng.choice(_ABSTAIN), (doc_id,))
+        if fault == "invented_number":
+            answer = self._invent_number(answer, context_text)
+        elif fault == "dropped_qualifier":
+            answer = self._drop_qualifier(answer)
+        elif fault == "unsupported_sentence":
+            answer = f"{answer} {rng.choice(_UNSUPPORTED)}"
+        prefix = rng.choice(_STYLE_PREFIX)
+        if prefix:
+            answer = prefix + answer[0].lower() + answer[1:]
+        if rng.random() < 0.5:
+            answer = f"{answer} [{doc_id}]"
+        return ServedAnswer(question, True, fault, answer, (doc_id,))
+
+    def _pick_fault(self, answer: str, context_text: str) -> str | None:
+        applicable = ["unsupported_sentence", "needless_abstention"]
+        if _NUMBER.search(answer):
+            applicable.append("invented_number")
+        if any(p.search(answer) for p in _QUALIFIER_EDITS):
+            applicable.append("dropped_qualifier")
+        draw = self._rng.random()
+        cumulative = 0.0
+        for kind in FAULT_KINDS:
+            if kind in applicable:
+                cumulative += self.plan.rates.get(kind, 0.0)
+                if draw < cumulative:
+                    return kind
+        return None
+
+    def _invent_number(self, answer: str, context_text: str) -> str:
+        present = {m.group(1).replace(",", "") for m in _NUMBER.finditer(context_text)}
+        matches = list(_NUMBER.finditer(answer))
+        target = self._rng.choice(matches)
+        raw = target.group(1).replace(",", "")
+        value = float(raw)
+        for step in (2, 3, 5, 10, 7, 11, 25):
+            candidate = value + step if value >= 1 else value + 0.5
+            shown = f"{candidate:g}" if "." in raw else str(int(candidate))
+            if shown not in present:
+                break
+        return answer[: target.start(1)] + shown + answer[target.end(1) :]
+
+    def _drop_qualifier(self, answer: str) -> str:
+        for pattern in _QUALIFIER_EDITS:
+            if pattern.search(answer):
+                return pattern.sub("", answer, count=1).replace(" ,", ",").strip()
+        return answer
+
+    def _fabricate(self, question: str) -> str:
+        topic = re.sub(r"^(what|which|who|how|when|where|can|does|do|is|are)\b[^a-z]*", "", question.lower())
+        topic = re.sub(r"^(is|are|do|does|the|a|an|called|many|much)\s+", "", topic).rstrip("?").strip()
+        amount = self._rng.choice((2, 3, 4, 5, 10, 12, 20))
+        return f"Regarding {topic}: this is allowed up to {amount} times per year, with approval from your manager."
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, each response waits ~40 ms for an ACK.
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: the demo prints its own progress
+        return None
+
+    def _send(self, status: int, body: dict[str, Any]) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/").endswith("/models"):
+            self._send(200, {"object": "list", "data": [{"id": self.server.owner.plan.model, "object": "model"}]})
+        else:
+            self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            request = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            self._send(400, {"error": {"message": "invalid JSON", "type": "invalid_request_error"}})
+            return
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+            return
+        messages = request.get("messages")
+        if not isinstance(messages, list) or request.get("stream"):
+            self._send(
+                400,
+                {
+                    "error": {
+                        "message": "messages required; streaming unsupported",
+                        "type": "invalid_request_error",
+                    }
+                },
+            )
+            return
+        owner = self.server.owner
+        served = owner.responder.respond(messages)
+        response_id = owner.next_id()
+        owner.record(response_id, served)
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
+        completion_tokens = len(served.answer.split())
+        self._send(
+            200,
+            {
+                "id": response_id,
+                "object": "chat.completion",
+                "created": 0,
+                "model": owner.plan.model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": served.answer},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+            },
+        )
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    owner: FaultyLLMServer
+
+
+class FaultyLLMServer:
+    """``with FaultyLLMServer(plan) as server: OpenAI(base_url=server.url, api_key="x")``."""
+
+    def __init__(self, plan: FaultPlan | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.plan = plan or FaultPlan()
+        self.responder = Responder(self.plan)
+        self.log: dict[str, ServedAnswer] = {}
+        self._counter = 0
+        self._lock = threading.Lock()
+        self._httpd = _Server((host, port), _Handler)
+        self._httpd.owner = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
+        return f"http://{host}:{port}/v1"
+
+    def next_id(self) -> str:
+        with self._lock:
+            self._counter += 1
+            return f"chatcmpl-demo-{self._counter:06d}"
+
+    def record(self, response_id: str, served: ServedAnswer) -> None:
+        with self._lock:
+            self.log[response_id] = served
+
+    def start(self) -> FaultyLLMServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="mre-demo-llm", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> FaultyLLMServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,63 @@
+"""One call to score in-process: a BehaviorSpanProcessor on the app's TracerProvider, wired to
+Prometheus metrics and evaluation log records, optionally serving ``/metrics``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mre.exporters.evaluation_events import EvaluationEventSink
+from mre.exporters.prometheus import ProcessorHealthCollector, PrometheusSink
+from mre.processor.pipeline import EvaluationSink, ScoringPipeline
+from mre.processor.scorers import DEFAULT_SCORERS, Scorer
+from mre.processor.span_processor import BehaviorSpanProcessor
+from opentelemetry._logs import LoggerProvider
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry, start_http_server
+
+from mre.slo import DEFAULT_SLOS, SLO
+
+
+@dataclass
+class EmbeddedSetup:
+    processor: BehaviorSpanProcessor
+    registry: CollectorRegistry
+    metrics: PrometheusSink
+    metrics_port: int | None = None
+    _server: Any = field(default=None, repr=False)
+
+    def close(self) -> None:
+        self.processor.shutdown()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def install_embedded(
+    tracer_provider: TracerProvider,
+    *,
+    registry: CollectorRegistry | None = None,
+    logger_provider: LoggerProvider | None = None,
+    scorers: Mapping[str, Scorer] = DEFAULT_SCORERS,
+    slos: Sequence[SLO] = DEFAULT_SLOS,
+    extra_sinks: Sequence[EvaluationSink] = (),
+    metrics_addr: str = "127.0.0.1",
+    metrics_port: int | None = None,
+    default_service: str = "unknown",
+    grace_s: float = 0.5,
+) -> EmbeddedSetup:
+    """Attach the behaviour processor; with ``metrics_port`` (0 picks a free port) serve /metrics."""
+    registry = registry if registry is not None else CollectorRegistry()
+    metrics = PrometheusSink(registry, default_service=default_service)
+    sinks: list[EvaluationSink] = [metrics, EvaluationEventSink(logger_provider), *extra_sinks]
+    processor = BehaviorSpanProcessor(ScoringPipeline(scorers, slos, sinks), grace_s=grace_s)
+    registry.register(ProcessorHealthCollector(processor))
+    tracer_provider.add_span_processor(processor)
+    setup = EmbeddedSetup(processor=processor, registry=registry, metrics=metrics)
+    if metrics_port is not None:
+        server, _thread = start_http_server(metrics_port, addr=metrics_addr, registry=registry)
+        setup._server = server
+        setup.metrics_port = server.server_address[1]
+    return setup

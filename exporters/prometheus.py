@@ -1,0 +1,133 @@
+"""Prometheus metrics for behaviour: SLI events, score histograms, interactions, processor health.
+
+Naming per Prometheus practice (``mre_`` prefix, ``_total``, ``_seconds``); labels are bounded
+(service, model, evaluation, slo, outcome, reason) and trace ids go into exemplars, never labels.
+The registry is injected so tests and embedders own it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+from mre.processor.span_processor import BehaviorSpanProcessor
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from mre import semconv as sc
+from mre.model import Evaluation
+
+SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+SCORING_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+OTHER = "other"
+UNKNOWN = "unknown"
+
+
+class BoundedLabel:
+    """Admits the first ``limit`` distinct values of a label; later ones become "other"."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, value: str | None) -> str:
+        if not value:
+            return UNKNOWN
+        if value in self._seen:
+            return value
+        with self._lock:
+            if len(self._seen) < self._limit:
+                self._seen.add(value)
+                return value
+        return OTHER
+
+
+class PrometheusSink:
+    """An EvaluationSink that records each evaluation as metrics."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        default_service: str = UNKNOWN,
+        max_models: int = 50,
+        max_services: int = 50,
+    ) -> None:
+        self._default_service = default_service
+        self._model = BoundedLabel(max_models)
+        self._service = BoundedLabel(max_services)
+        self.interactions = Counter(
+            sc.METRIC_INTERACTIONS,
+            "Interactions (answers) scored by the behaviour processor",
+            [sc.LABEL_SERVICE, sc.LABEL_MODEL],
+            registry=registry,
+        )
+        self.scores = Histogram(
+            sc.METRIC_EVALUATION_SCORE,
+            "Behavioural evaluation scores in [0, 1], higher is better; exemplars carry trace ids",
+            [sc.LABEL_SERVICE, sc.LABEL_MODEL, sc.LABEL_EVALUATION],
+            buckets=SCORE_BUCKETS,
+            registry=registry,
+        )
+        self.slo_events = Counter(
+            sc.METRIC_SLO_EVENTS,
+            "SLI events per SLO: outcome=good or bad",
+            [sc.LABEL_SERVICE, sc.LABEL_SLO, sc.LABEL_OUTCOME],
+            registry=registry,
+        )
+        self.scoring_duration = Histogram(
+            sc.METRIC_SCORING_DURATION,
+            "Time to score one interaction with all configured scorers",
+            buckets=SCORING_BUCKETS,
+            registry=registry,
+        )
+
+    def on_evaluation(self, evaluation: Evaluation) -> None:
+        interaction = evaluation.interaction
+        service = self._service(interaction.service or self._default_service)
+        model = self._model(interaction.model)
+        exemplar = {"trace_id": interaction.trace_id}
+        self.interactions.labels(service, model).inc()
+        for name, score in evaluation.scores.items():
+            self.scores.labels(service, model, name).observe(score.value, exemplar=exemplar)
+        for outcome in evaluation.slo_outcomes:
+            self.slo_events.labels(service, outcome.slo, "good" if outcome.good else "bad").inc()
+        self.scoring_duration.observe(evaluation.duration_s)
+
+
+class ProcessorHealthCollector(Collector):
+    """Reads the processor's own counters at scrape time (no locking on the hot path)."""
+
+    def __init__(self, processor: BehaviorSpanProcessor) -> None:
+        self._processor = processor
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        p = self._processor
+        received = CounterMetricFamily(sc.METRIC_SPANS_RECEIVED, "Spans received by the behaviour processor")
+        received.add_metric([], p.stats.spans_received)
+        yield received
+        dropped = CounterMetricFamily(
+            sc.METRIC_SPANS_DROPPED, "Spans dropped before scoring, by reason", labels=[sc.LABEL_REASON]
+        )
+        assembly = p.assembler.stats
+        reasons = dict(p.stats.spans_dropped)
+        reasons["evicted"] = assembly.spans_evicted
+        reasons["late"] = assembly.spans_late
+        reasons["trace_too_large"] = assembly.spans_over_trace_limit
+        for reason, count in sorted(reasons.items()):
+            dropped.add_metric([reason], count)
+        yield dropped
+        pending = GaugeMetricFamily(sc.METRIC_TRACES_PENDING, "Traces waiting for their root span or timeout")
+        pending.add_metric([], p.assembler.pending_traces)
+        yield pending
+        queue = GaugeMetricFamily("mre_processor_queue_spans", "Spans queued for the processor's worker")
+        queue.add_metric([], p.queue_size)
+        yield queue
+        errors = CounterMetricFamily(
+            "mre_processor_scorer_errors", "Scorer exceptions, by evaluation", labels=[sc.LABEL_EVALUATION]
+        )
+        for name, count in sorted(p.pipeline.stats.scorer_errors.items()):
+            errors.add_metric([name], count)
+        yield errors

@@ -1,0 +1,95 @@
+"""mre-otel instrumentation: GenAI spans for the retrieval, generation and guardrail stages.
+
+One call instruments every supported library that is installed and turns content capture on
+(scoring needs the text; ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=false`` still wins)::
+
+    import mre.instrumentation
+    mre.instrumentation.instrument()
+
+The manual API (:func:`retrieval`, :func:`generation`, :func:`guardrail`, and the decorators
+:func:`retriever`, :func:`guardrail_check`) covers pipelines no library instrumentation reaches.
+This package never imports the processor: apps that only emit spans do not pay for scoring.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from mre.instrumentation._settings import capture_content, set_default_capture
+from mre.instrumentation._stages import (
+    GenerationStep,
+    GuardrailStep,
+    RetrievalStep,
+    generation,
+    guardrail,
+    guardrail_check,
+    retrieval,
+    retriever,
+)
+from opentelemetry.trace import TracerProvider
+
+logger = logging.getLogger(__name__)
+
+# name -> (library module that must import, instrumentor "module:Class")
+INSTRUMENTORS: dict[str, tuple[str, str]] = {
+    "openai": ("openai", "mre.instrumentation.openai:OpenAIInstrumentor"),
+}
+
+
+def _load(path: str) -> Any:
+    module, _, cls = path.partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def instrument(
+    *,
+    tracer_provider: TracerProvider | None = None,
+    capture_content: bool = True,
+    libraries: list[str] | None = None,
+) -> list[str]:
+    """Instrument every supported library that is installed; returns the names instrumented."""
+    set_default_capture(capture_content)
+    done = []
+    for name, (library, path) in INSTRUMENTORS.items():
+        if libraries is not None and name not in libraries:
+            continue
+        try:
+            importlib.import_module(library)
+        except ImportError:
+            continue
+        try:
+            instrumentor = _load(path)()
+            if not instrumentor.is_instrumented_by_opentelemetry:
+                instrumentor.instrument(tracer_provider=tracer_provider, skip_dep_check=True)
+            done.append(name)
+        except Exception:
+            logger.warning("could not instrument %s", name, exc_info=True)
+    return done
+
+
+def uninstrument() -> None:
+    for _name, (_library, path) in INSTRUMENTORS.items():
+        try:
+            instrumentor = _load(path)()
+            if instrumentor.is_instrumented_by_opentelemetry:
+                instrumentor.uninstrument()
+        except ImportError:
+            continue
+
+
+__all__ = [
+    "GenerationStep",
+    "GuardrailStep",
+    "RetrievalStep",
+    "capture_content",
+    "generation",
+    "guardrail",
+    "guardrail_check",
+    "instrument",
+    "retrieval",
+    "retriever",
+    "set_default_capture",
+    "uninstrument",
+]

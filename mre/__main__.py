@@ -1,0 +1,5 @@
+import sys
+
+from mre.cli import main
+
+sys.exit(main())

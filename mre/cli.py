@@ -1,0 +1,130 @@
+"""The ``mre`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import mre
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from mre.examples.demo import run_demo, write_report
+
+    err = Console(stderr=True)
+    out = Console()
+
+    def keep_serving(url: str | None) -> None:
+        if not args.serve:
+            return
+        err.print(f"serving {url} until interrupted (Ctrl-C)")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+
+    with Progress(
+        TextColumn("[bold]scoring answers"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=args.quiet,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("demo", total=args.interactions)
+        metrics_port = None if args.metrics_port < 0 else args.metrics_port
+        if not args.quiet:
+            err.print(
+                f"/metrics on http://{args.metrics_addr}:{metrics_port} while the demo runs"
+                if metrics_port is not None
+                else "/metrics disabled"
+            )
+        report = run_demo(
+            interactions=args.interactions,
+            seed=args.seed,
+            metrics_port=metrics_port,
+            metrics_addr=args.metrics_addr,
+            on_progress=lambda done, total: progress.update(task, completed=done),
+            keep_serving=keep_serving,
+        )
+
+    faults = Table(title=f"Injected faults vs detected ({report.interactions} interactions scored)")
+    faults.add_column("fault", no_wrap=True, min_width=24)
+    for column in ("injected", "found", "false+", "recall", "precision"):
+        faults.add_column(column, justify="right")
+    for kind, t in report.faults.items():
+        faults.add_row(
+            kind, str(t.injected), str(t.detected), str(t.false_positives), _pct(t.recall), _pct(t.precision)
+        )
+    out.print(faults)
+    slos = Table(title="SLOs (this run)")
+    for column in ("slo", "good", "total", "SLI", "objective", "status"):
+        slos.add_column(column, justify="left" if column in ("slo", "status") else "right")
+    for name, s in report.slos.items():
+        ratio = s["ratio"]
+        status = "-" if ratio is None else ("met" if ratio >= s["objective"] else "[red]breached[/red]")
+        slos.add_row(name, str(s["good"]), str(s["total"]), _pct(ratio), _pct(s["objective"]), status)
+    out.print(slos)
+    out.print(
+        f"{report.evaluation_records} gen_ai.evaluation.result records emitted; {report.unscored} answers not scored"
+    )
+    if args.report:
+        write_report(report, Path(args.report))
+        out.print(f"report written to {args.report}")
+    return 0
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mre", description="Model Reliability Engineering on OpenTelemetry")
+    parser.add_argument("--version", action="version", version=f"mre-otel {mre.__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the RAG demo with injected faults, scored in-process")
+    demo.add_argument("--interactions", "-n", type=int, default=300, help="answers to generate (default 300)")
+    demo.add_argument("--seed", type=int, default=7, help="seed for questions and faults (default 7)")
+    demo.add_argument("--metrics-port", type=int, default=9464, help="port for /metrics; -1 disables (default 9464)")
+    demo.add_argument("--metrics-addr", default="127.0.0.1", help="address for /metrics (default 127.0.0.1)")
+    demo.add_argument("--report", metavar="PATH", help="write the results as JSON")
+    demo.add_argument("--serve", action="store_true", help="keep /metrics up after the run until interrupted")
+    demo.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if getattr(args, "interactions", 1) <= 0:
+        parser.error("--interactions must be positive")
+    try:
+        result: int = args.func(args)
+    except OSError as exc:
+        if getattr(args, "metrics_port", None) and "in use" in str(exc).lower():
+            parser.exit(2, f"mre: port {args.metrics_port} is in use: pass --metrics-port 0 for a free port\n")
+        raise
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

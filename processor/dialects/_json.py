@@ -1,0 +1,62 @@
+"""Lenient readers for the JSON-string attributes every Python SDK writes for `any`-typed values."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mre.model import Message
+
+logger = logging.getLogger(__name__)
+
+
+class MalformedAttribute(ValueError):
+    """An attribute whose value does not have the documented shape."""
+
+
+def parse_json(value: Any, key: str) -> Any:
+    """Decode a JSON string attribute; structured values pass through. Raises MalformedAttribute."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise MalformedAttribute(f"{key}: invalid JSON ({exc.msg} at {exc.pos})") from None
+    return value
+
+
+def part_text(parts: Any) -> str | None:
+    """Text of a semconv part list ([{type: text, content}]) or of a plain string."""
+    if isinstance(parts, str):
+        return parts
+    if not isinstance(parts, Sequence):
+        return None
+    texts = []
+    for part in parts:
+        if isinstance(part, str):
+            texts.append(part)
+        elif isinstance(part, Mapping) and part.get("type", "text") == "text":
+            content = part.get("content", part.get("text"))
+            if isinstance(content, str):
+                texts.append(content)
+    return "\n".join(texts) if texts else None
+
+
+def messages(value: Any, key: str) -> list[Message] | None:
+    """Semconv messages ``[{role, parts: [...]}]``; also accepts ``[{role, content}]``."""
+    decoded = parse_json(value, key)
+    if decoded is None:
+        return None
+    if not isinstance(decoded, Sequence) or isinstance(decoded, str):
+        raise MalformedAttribute(f"{key}: expected a list of messages, got {type(decoded).__name__}")
+    out = []
+    for item in decoded:
+        if not isinstance(item, Mapping):
+            raise MalformedAttribute(f"{key}: expected message objects, got {type(item).__name__}")
+        role = item.get("role")
+        text = part_text(item.get("parts", item.get("content")))
+        out.append(Message(role=str(role) if role is not None else "user", content=text or ""))
+    return out

@@ -1,0 +1,75 @@
+"""The one scoring pipeline both modes share: interaction -> scores -> SLO outcomes -> sinks."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from mre.processor.scorers import DEFAULT_SCORERS, Scorer
+
+from mre.model import Evaluation, Interaction, Score
+from mre.slo import DEFAULT_SLOS, SLO, evaluate_slos
+
+logger = logging.getLogger(__name__)
+
+
+class EvaluationSink(Protocol):
+    """Where evaluations go (Prometheus, evaluation log records, span enrichment...)."""
+
+    def on_evaluation(self, evaluation: Evaluation) -> None: ...
+
+
+@dataclass
+class PipelineStats:
+    interactions: int = 0
+    scorer_errors: dict[str, int] = field(default_factory=dict)
+    sink_errors: int = 0
+
+
+class ScoringPipeline:
+    def __init__(
+        self,
+        scorers: Mapping[str, Scorer] = DEFAULT_SCORERS,
+        slos: Sequence[SLO] = DEFAULT_SLOS,
+        sinks: Iterable[EvaluationSink] = (),
+    ) -> None:
+        self.scorers = dict(scorers)
+        self.slos = tuple(slos)
+        self.sinks = list(sinks)
+        self.stats = PipelineStats()
+        self._lock = threading.Lock()
+
+    def score(self, interaction: Interaction) -> Evaluation:
+        started = time.perf_counter()
+        scores: dict[str, Score] = {}
+        for name, scorer in self.scorers.items():
+            try:
+                score = scorer(interaction)
+            except Exception:
+                # One broken scorer must not cost the others; it is counted and logged.
+                logger.exception("scorer %s failed on trace %s", name, interaction.trace_id)
+                with self._lock:
+                    self.stats.scorer_errors[name] = self.stats.scorer_errors.get(name, 0) + 1
+                continue
+            if score is not None:
+                scores[name] = score
+        outcomes = evaluate_slos(self.slos, scores)
+        return Evaluation(interaction, scores, outcomes, time.perf_counter() - started)
+
+    def process(self, interaction: Interaction) -> Evaluation:
+        """Score and hand the result to every sink."""
+        evaluation = self.score(interaction)
+        with self._lock:
+            self.stats.interactions += 1
+        for sink in self.sinks:
+            try:
+                sink.on_evaluation(evaluation)
+            except Exception:
+                logger.exception("evaluation sink %s failed", type(sink).__name__)
+                with self._lock:
+                    self.stats.sink_errors += 1
+        return evaluation

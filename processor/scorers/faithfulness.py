@@ -1,0 +1,149 @@
+"""Claim-level faithfulness: every claim of the answer must rest on the retrieved context.
+
+A claim is supported when some context unit covers enough of its content terms *and* carries every
+quantity it states (value and unit) *and* the claim keeps every qualifier of that unit (except,
+unless, only, not, contraindicated, ...). Overlap alone is not support: "400 mg every 6 hours" copied
+from a passage that says it is contraindicated is an unsupported claim.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mre.processor.scorers._context import Unit, context_units, coverage
+from mre.processor.scorers.text import (
+    Quantity,
+    analyze,
+    is_abstention,
+    quantity_supported,
+    split_sentences,
+    strip_citations,
+)
+
+from mre.model import Interaction, Score
+
+NAME = "faithfulness"
+# Share of a claim's content terms a unit must cover to be its candidate support.
+TERM_COVERAGE = 0.6
+_LEAD_IN_RE = re.compile(
+    r"^\s*(?:according\s+to|per|based\s+on|as\s+(?:stated|described|set\s+out)\s+in|under)\s+[^,]{0,80},\s*",
+    re.I,
+)
+
+_CARVE_OUTS = frozenset({"except", "unless", "contraindicated", "excluding", "exclude", "excludes"})
+
+REASON_UNSUPPORTED = "unsupported"
+REASON_NUMBER = "number"
+REASON_QUALIFIER = "qualifier"
+REASON_NEGATION = "negation"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimVerdict:
+    claim: str
+    supported: bool
+    reason: str | None = None
+    detail: str = ""
+    source_doc: int | None = None
+
+
+def claims(answer: str) -> list[str]:
+    out = []
+    for sentence in split_sentences(strip_citations(answer)):
+        text = _LEAD_IN_RE.sub("", sentence).strip()
+        a = analyze(text)
+        if a.terms or a.quantities:
+            out.append(text)
+    return out
+
+
+def check_claim(claim: str, units: tuple[Unit, ...]) -> ClaimVerdict:
+    analysis = analyze(claim)
+    terms = analysis.terms
+    claimed_quantities = analysis.quantities
+    claimed_qualifiers = analysis.qualifiers
+    scored = [(coverage(terms, u.terms), i) for i, u in enumerate(units)]
+    scored.sort(key=lambda pair: (-pair[0], pair[1]))  # ties: single sentences (listed first) win
+    candidates = [units[i] for cov, i in scored if cov >= TERM_COVERAGE]
+    if not candidates:
+        best = scored[0][0] if scored else 0.0
+        return ClaimVerdict(claim, False, REASON_UNSUPPORTED, f"best context match covers {best:.0%} of its terms")
+    first_failure: ClaimVerdict | None = None
+    for unit in candidates:
+        failure = _mismatch(claim, claimed_quantities, claimed_qualifiers, unit)
+        if failure is None:
+            return ClaimVerdict(claim, True, source_doc=unit.doc_index)
+        first_failure = first_failure or failure
+    assert first_failure is not None
+    return first_failure
+
+
+def _mismatch(
+    claim: str, claimed_q: frozenset[Quantity], claimed_qual: frozenset[str], unit: Unit
+) -> ClaimVerdict | None:
+    missing_q = [q for q in claimed_q if not quantity_supported(q, unit.quantities)]
+    if missing_q:
+        shown = ", ".join(_fmt(q) for q in sorted(missing_q, key=lambda q: q.value))
+        return ClaimVerdict(claim, False, REASON_NUMBER, f"{shown} not in the source", unit.doc_index)
+    dropped = unit.qualifiers - claimed_qual
+    if dropped:
+        return ClaimVerdict(
+            claim,
+            False,
+            REASON_QUALIFIER,
+            f"source qualifies it with {', '.join(sorted(dropped))}",
+            unit.doc_index,
+        )
+    if "not" in claimed_qual and "not" not in unit.qualifiers:
+        return ClaimVerdict(claim, False, REASON_NEGATION, "negates what the source states", unit.doc_index)
+    added = (claimed_qual - unit.qualifiers) & _CARVE_OUTS
+    if added:
+        # A carve-out the source does not make: typically stitched from another version or document.
+        return ClaimVerdict(
+            claim,
+            False,
+            REASON_QUALIFIER,
+            f"adds {', '.join(sorted(added))} the source does not state",
+            unit.doc_index,
+        )
+    return None
+
+
+def _fmt(q: Quantity) -> str:
+    value = f"{q.value:g}"
+    return f"{value} {q.unit}" if q.unit else value
+
+
+def faithfulness(interaction: Interaction) -> Score | None:
+    contexts = interaction.contexts
+    answer = interaction.answer
+    if contexts is None or answer is None or is_abstention(answer):
+        return None  # not captured, or nothing claimed
+    answer_claims = claims(answer)
+    if not answer_claims:
+        return None
+    units = context_units(contexts)
+    verdicts = [check_claim(c, units) for c in answer_claims]
+    unsupported = [v for v in verdicts if not v.supported]
+    value = 1.0 - len(unsupported) / len(verdicts)
+    label = "supported" if not unsupported else ("unsupported" if value == 0.0 else "partially_supported")
+    if unsupported:
+        listed = "; ".join(f"'{_snippet(v.claim)}' ({v.reason}: {v.detail})" for v in unsupported[:3])
+        explanation = f"{len(verdicts) - len(unsupported)}/{len(verdicts)} claims supported; unsupported: {listed}"
+    else:
+        explanation = f"all {len(verdicts)} claims supported by the context"
+    return Score(
+        name=NAME,
+        value=value,
+        label=label,
+        explanation=explanation,
+        details={
+            "claims": len(verdicts),
+            "unsupported": [{"claim": v.claim, "reason": v.reason, "detail": v.detail} for v in unsupported],
+        },
+    )
+
+
+def _snippet(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

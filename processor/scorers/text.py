@@ -1,0 +1,454 @@
+"""Text primitives the offline scorers share: sentences, claims, terms, quantities and qualifiers.
+
+Pure functions, no model: fast enough to run on every production answer. Terms are lower-cased and
+lightly stemmed so that "refunds"/"refund" and "approved"/"approval" meet; numbers and qualifiers
+are pulled out separately because they must *match*, not merely overlap.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "from",
+        "with",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "their",
+        "they",
+        "them",
+        "he",
+        "she",
+        "his",
+        "her",
+        "we",
+        "our",
+        "you",
+        "your",
+        "i",
+        "me",
+        "my",
+        "mine",
+        "do",
+        "does",
+        "did",
+        "done",
+        "have",
+        "has",
+        "had",
+        "having",
+        "can",
+        "could",
+        "should",
+        "would",
+        "may",
+        "might",
+        "must",
+        "shall",
+        "will",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "if",
+        "then",
+        "than",
+        "so",
+        "such",
+        "into",
+        "onto",
+        "about",
+        "over",
+        "under",
+        "up",
+        "down",
+        "out",
+        "off",
+        "again",
+        "further",
+        "once",
+        "here",
+        "all",
+        "any",
+        "both",
+        "each",
+        "few",
+        "more",
+        "most",
+        "other",
+        "some",
+        "own",
+        "same",
+        "too",
+        "very",
+        "just",
+        "also",
+        "per",
+        "via",
+        "within",
+        "upon",
+        "whether",
+        "while",
+        "during",
+        "before",
+        "after",
+        "above",
+        "below",
+        "between",
+        "through",
+        "yes",
+        "please",
+        "according",
+        "based",
+        "provided",
+        "document",
+        "documents",
+        "context",
+    ]
+)
+
+# Qualifiers change what a sentence claims. Dropping one ("except ...", "unless ...", "not") turns a
+# true statement into a false one, so a claim must carry every qualifier of the passage it rests on.
+QUALIFIERS = frozenset(
+    [
+        "except",
+        "unless",
+        "only",
+        "not",
+        "no",
+        "never",
+        "nor",
+        "contraindicated",
+        "excluding",
+        "exclude",
+        "excludes",
+        "without",
+        "prohibited",
+        "forbidden",
+        "cannot",
+        "neither",
+    ]
+)
+NEGATIONS = frozenset(
+    ["not", "no", "never", "nor", "cannot", "neither"]
+)  # "without" stays itself: it often co-occurs with "not"
+_CONTRACTIONS = {"can't": "can not", "won't": "will not", "n't": " not", "cannot": "can not"}
+
+_WORD_RE = re.compile(r"[A-Za-z][A-Za-z\-']*|\d+(?:[.,]\d+)*")
+_CITATION_RE = re.compile(r"\[(?:[A-Za-z0-9_.:\-]+)(?:\s*,\s*[A-Za-z0-9_.:\-]+)*\]|\((?:source|see)[^)]*\)", re.I)
+_SENT_SPLIT_RE = re.compile(r"(?<=[.!?;])\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
+_ABBREV_RE = re.compile(r"\b(e\.g|i\.e|etc|vs|approx|no|dr|mr|mrs|ms|inc|ltd|fig|sec)\.$", re.I)
+
+_NUMBER_WORDS = {
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+    "hundred": 100,
+    "thousand": 1000,
+    "twice": 2,
+    "half": 0.5,
+    "once": 1,
+}
+_DIGIT_RE = re.compile(r"\d")
+_NOT_QUANTITIES = frozenset({"once", "half"})
+_QUANTITY_RE = re.compile(
+    r"(?P<cur>[$€£])?\s?(?P<num>\d+(?:,\d{3})*(?:\.\d+)?)\s?(?P<unit>%|percent\b|[a-zA-Z]{1,12}\b)?"
+)
+_UNIT_ALIASES = {
+    "percent": "%",
+    "pct": "%",
+    "days": "day",
+    "weeks": "week",
+    "months": "month",
+    "years": "year",
+    "hours": "hour",
+    "hrs": "hour",
+    "hr": "hour",
+    "minutes": "minute",
+    "mins": "minute",
+    "min": "minute",
+    "milligrams": "mg",
+    "milligram": "mg",
+    "grams": "g",
+    "gram": "g",
+    "kilograms": "kg",
+    "micrograms": "mcg",
+    "ug": "mcg",
+    "millilitres": "ml",
+    "milliliters": "ml",
+    "ml": "ml",
+    "dollars": "$",
+    "usd": "$",
+    "euros": "€",
+    "eur": "€",
+    "times": "time",
+    "tablets": "tablet",
+    "doses": "dose",
+    "nights": "night",
+    "employees": "employee",
+    "people": "person",
+    "persons": "person",
+    "kilometres": "km",
+    "kilometers": "km",
+    "miles": "mile",
+    "gb": "gb",
+    "tb": "tb",
+    "business": "day",  # "5 business days" -> day
+}
+_MEASURE_UNITS = frozenset(
+    [
+        "%",
+        "day",
+        "week",
+        "month",
+        "year",
+        "hour",
+        "minute",
+        "mg",
+        "g",
+        "kg",
+        "mcg",
+        "ml",
+        "$",
+        "€",
+        "£",
+        "time",
+        "tablet",
+        "dose",
+        "night",
+        "km",
+        "mile",
+        "gb",
+        "tb",
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Quantity:
+    value: float
+    unit: str | None  # normalized unit, or None when the number stands alone
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split into sentences; keeps "e.g." and decimals together, splits on ';' too (clauses)."""
+    parts: list[str] = []
+    buffer = ""
+    for piece in _SENT_SPLIT_RE.split(text):
+        if not piece or not piece.strip():
+            continue
+        candidate = f"{buffer} {piece}".strip() if buffer else piece.strip()
+        if candidate.endswith(".") and _ABBREV_RE.search(candidate[-8:]):
+            buffer = candidate
+            continue
+        parts.append(candidate)
+        buffer = ""
+    if buffer:
+        parts.append(buffer)
+    return parts
+
+
+def strip_citations(text: str) -> str:
+    return _CITATION_RE.sub("", text)
+
+
+def stem(word: str) -> str:
+    """A light, deterministic suffix stripper (enough for policy and QA text; no model)."""
+    w = word
+    if len(w) <= 3:
+        return w
+    for suffix, repl in (
+        ("ies", "y"),
+        ("ied", "y"),
+        ("sses", "ss"),
+        ("ations", "ate"),
+        ("ation", "ate"),
+        ("ments", ""),
+        ("ment", ""),
+        ("ings", ""),
+        ("ing", ""),
+        ("edly", ""),
+        ("ed", ""),
+        ("ers", "er"),
+        ("ly", ""),
+        ("es", ""),
+        ("s", ""),
+    ):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            w = w[: -len(suffix)] + repl
+            break
+    if w.endswith("e") and len(w) > 4:
+        w = w[:-1]
+    # Truncation merges what suffix stripping misses (approval/approved, refundable/refund).
+    return w[:6]
+
+
+def words(text: str) -> list[str]:
+    lowered = text.lower().replace("’", "'")
+    for contraction, expansion in _CONTRACTIONS.items():
+        lowered = lowered.replace(contraction, expansion)
+    return _WORD_RE.findall(lowered)
+
+
+@lru_cache(maxsize=65536)
+def _stem_cached(word: str) -> str:
+    return stem(word)
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """What the scorers need from one sentence, computed in one pass over its words."""
+
+    terms: frozenset[str]
+    qualifiers: frozenset[str]
+    quantities: frozenset[Quantity]
+
+
+@lru_cache(maxsize=65536)
+def analyze(text: str) -> Analysis:
+    """Cached per sentence: retrieved chunks recur across answers, so their sentences are analysed once."""
+    tokens = words(text)
+    terms = set()
+    quals = set()
+    found: set[Quantity] = set()
+    for i, w in enumerate(tokens):
+        if w in QUALIFIERS:
+            quals.add("not" if w in NEGATIONS else w)
+        elif w in _NUMBER_WORDS:
+            if w not in _NOT_QUANTITIES:
+                unit = _normalize_unit(tokens[i + 1]) if i + 1 < len(tokens) else None
+                found.add(Quantity(float(_NUMBER_WORDS[w]), unit))
+        elif not (w[0].isdigit() or w in STOPWORDS or len(w) < 2):
+            terms.add(_stem_cached(w.strip("'-")))
+    if _DIGIT_RE.search(text):
+        for m in _QUANTITY_RE.finditer(text):
+            raw = m.group("num").replace(",", "")
+            try:
+                value = float(raw)
+            except ValueError:
+                continue
+            found.add(Quantity(value, _normalize_unit(m.group("cur") or m.group("unit"))))
+    return Analysis(frozenset(terms), frozenset(quals), frozenset(found))
+
+
+def content_terms(text: str) -> frozenset[str]:
+    """Stemmed content words (no stopwords, no qualifiers, no numbers)."""
+    return analyze(text).terms
+
+
+def qualifiers(text: str) -> frozenset[str]:
+    return analyze(text).qualifiers
+
+
+def quantities(text: str) -> frozenset[Quantity]:
+    """Numbers with their unit: "$1,200", "30 days", "2.5 mg", "15%", "twelve weeks"."""
+    return analyze(text).quantities
+
+
+def _normalize_unit(unit: str | None) -> str | None:
+    if not unit:
+        return None
+    u = unit.lower()
+    u = _UNIT_ALIASES.get(u, u)
+    if u not in _MEASURE_UNITS:
+        singular = u[:-1] if u.endswith("s") else u
+        u = singular if singular in _MEASURE_UNITS else u
+    return u if u in _MEASURE_UNITS else None
+
+
+def quantity_supported(q: Quantity, source: frozenset[Quantity]) -> bool:
+    """A claimed quantity is supported when the source has the same value with a compatible unit."""
+    for s in source:
+        if abs(s.value - q.value) <= 1e-9 * max(1.0, abs(q.value)) and (
+            q.unit is None or s.unit is None or q.unit == s.unit
+        ):
+            return True
+    return False
+
+
+_ABSTAIN_RE = re.compile(
+    r"\b(i\s+(?:do\s+not|don't|cannot|can't|am\s+unable\s+to|am\s+not\s+able\s+to)\s+"
+    r"(?:know|answer|find|determine|say|tell|provide)"
+    r"|(?:cannot|can't|unable\s+to)\s+(?:be\s+)?(?:answer|determine|find|answered|determined|found)"
+    r"|(?:not|no)\s+enough\s+information|insufficient\s+information|no\s+(?:relevant\s+)?information"
+    r"|(?:documents?|context|passages?|sources?|information|texts?|materials?)\s+(?:provided\s+|given\s+|available\s+)?"
+    r"(?:does|do)\s+not\s+(?:contain|mention|provide|specify|include|cover|say|address|answer)"
+    r"|(?:is|are)\s+not\s+(?:mentioned|covered|specified|available|provided|addressed)\s+in"
+    r"|there\s+is\s+no\s+(?:mention|information|answer)"
+    r"|outside\s+(?:the\s+)?scope|not\s+in\s+the\s+(?:provided\s+)?(?:context|documents?))",
+    re.I,
+)
+
+
+def is_abstention(answer: str) -> bool:
+    """An answer that declines to answer. Only the opening of the answer counts: a long answer that
+    mentions a gap in passing still answers."""
+    head = " ".join(split_sentences(answer)[:2])
+    return bool(_ABSTAIN_RE.search(head)) and len(words(answer)) <= 60
+
+
+QUESTION_WORDS = frozenset(
+    ["what", "which", "who", "whom", "whose", "when", "where", "why", "how", "many", "much", "long", "often"]
+)
+
+
+def question_terms(question: str) -> frozenset[str]:
+    return frozenset(t for t in content_terms(question) if t not in QUESTION_WORDS)

@@ -1,0 +1,54 @@
+"""Shared fixtures: fresh in-memory OpenTelemetry providers per test, and the local model server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from mre.examples.llm_server import FaultPlan, FaultyLLMServer
+from mre.instrumentation import set_default_capture
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+
+@pytest.fixture
+def span_exporter() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def tracer_provider(span_exporter: InMemorySpanExporter) -> TracerProvider:
+    provider = TracerProvider(resource=Resource.create({"service.name": "test-service"}))
+    provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+    return provider
+
+
+@pytest.fixture
+def log_exporter() -> InMemoryLogRecordExporter:
+    return InMemoryLogRecordExporter()
+
+
+@pytest.fixture
+def logger_provider(log_exporter: InMemoryLogRecordExporter) -> LoggerProvider:
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(log_exporter))
+    return provider
+
+
+@pytest.fixture
+def capture_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", raising=False)
+    set_default_capture(True)
+    yield
+    set_default_capture(False)
+
+
+@pytest.fixture
+def llm_server() -> Iterator[FaultyLLMServer]:
+    """The local OpenAI-compatible server with no faults: answers from the context."""
+    with FaultyLLMServer(FaultPlan(rates={})) as server:
+        yield server

@@ -1,0 +1,143 @@
+"""`mre demo`: the main job on embedded defaults detects the injected faults and serves /metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mre.examples.demo import DemoReport, run_demo
+from prometheus_client.parser import text_string_to_metric_families
+
+N = 300
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _scrape(url: str | None) -> str:
+    assert url is not None
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return str(response.read().decode())
+
+
+@pytest.fixture(scope="module")
+def demo_run() -> tuple[DemoReport, str, str]:
+    """One demo run; /metrics scraped half-way through and once more before it stops serving."""
+    port = _free_port()
+    scraped: dict[str, str] = {}
+
+    def mid_run(done: int, total: int) -> None:
+        if done == total // 2:
+            scraped["mid"] = _scrape(f"http://127.0.0.1:{port}/metrics")
+
+    report = run_demo(
+        interactions=N,
+        seed=7,
+        metrics_port=port,
+        on_progress=mid_run,
+        keep_serving=lambda url: scraped.__setitem__("end", _scrape(url)),
+    )
+    return report, scraped["mid"], scraped["end"]
+
+
+def test_every_answer_is_scored(demo_run: tuple[DemoReport, str, str]) -> None:
+    report, _, _ = demo_run
+    assert report.interactions == N and report.unscored == 0
+    assert report.evaluation_records >= 2 * N  # several scores per answer, each one record
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "invented_number",
+        "unsupported_sentence",
+        "dropped_qualifier",
+        "needless_abstention",
+        "answered_without_context",
+    ],
+)
+def test_injected_faults_are_detected_with_high_recall_and_precision(
+    demo_run: tuple[DemoReport, str, str], kind: str
+) -> None:
+    report, _, _ = demo_run
+    tally = report.faults[kind]
+    assert tally.injected >= 5, f"too few {kind} injected to measure"
+    assert tally.recall is not None and tally.recall >= 0.9, tally
+    assert tally.precision is not None and tally.precision >= 0.8, tally
+
+
+def test_slo_summary_counts_good_and_total_events(demo_run: tuple[DemoReport, str, str]) -> None:
+    report, _, _ = demo_run
+    assert set(report.slos) == {"faithfulness", "answer-relevance", "abstention"}
+    abstention = report.slos["abstention"]
+    assert abstention["total"] == N
+    bad = sum(report.faults[k].injected for k in ("needless_abstention", "answered_without_context"))
+    assert abstention["good"] == N - bad
+
+
+def test_metrics_are_served_while_the_demo_runs(demo_run: tuple[DemoReport, str, str]) -> None:
+    _, mid, end = demo_run
+    for text in (mid, end):
+        names = {family.name for family in text_string_to_metric_families(text)}
+        assert {
+            "mre_interactions",
+            "mre_evaluation_score",
+            "mre_slo_events",
+            "mre_processor_spans_received",
+        } <= names
+    final = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(end)
+        for s in family.samples
+    }
+    assert final[("mre_interactions_total", (("model", "mre-demo-model-v1"), ("service", "policy-assistant")))] == N
+
+
+def test_metrics_pass_promtool_check(demo_run: tuple[DemoReport, str, str]) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool missing: `make test` installs the Debian package prometheus")
+        pytest.skip("promtool not installed (make test installs it)")
+    _, _, end = demo_run
+    result = subprocess.run([promtool, "check", "metrics"], input=end, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_cli_prints_the_table_and_writes_the_json_report(tmp_path: Path) -> None:
+    report_path = tmp_path / "report.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mre",
+            "demo",
+            "-n",
+            "60",
+            "--metrics-port",
+            "-1",
+            "-q",
+            "--report",
+            str(report_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "invented_number" in result.stdout and "faithfulness" in result.stdout
+    report = json.loads(report_path.read_text())
+    assert report["interactions"] == 60
+    assert set(report["faults"]["invented_number"]) >= {"injected", "detected", "false_positives"}
+    assert set(report["slos"]["faithfulness"]) >= {"good", "total"}

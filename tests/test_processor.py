@@ -1,0 +1,195 @@
+"""BehaviorSpanProcessor end to end inside one process: spans in, scores, metrics and events out."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from mre.exporters.embedded import install_embedded
+from mre.instrumentation import generation, guardrail, retrieval
+from mre.processor import BehaviorSpanProcessor, ScoringPipeline
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
+
+from mre import semconv as sc
+from mre.model import Document, Evaluation
+
+CONTEXT = "Customers may request a refund within 30 days of delivery, except for customized items."
+QUESTION = "How many days do customers have to request a refund?"
+
+
+class Collect:
+    def __init__(self) -> None:
+        self.evaluations: list[Evaluation] = []
+
+    def on_evaluation(self, evaluation: Evaluation) -> None:
+        self.evaluations.append(evaluation)
+
+
+def rag_trace(provider: TracerProvider, answer: str) -> tuple[str, str]:
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("request", attributes={sc.MRE_PRINCIPAL: "alice"}) as root:
+        with retrieval("kb", query=QUESTION, tracer_provider=provider) as r:
+            r.record_documents([Document("refunds-v2", CONTEXT, 0.9, metadata={"version": 2})])
+        with generation(
+            "m1",
+            provider="openai",
+            messages=[{"role": "user", "content": QUESTION}],
+            tracer_provider=provider,
+        ) as g:
+            g.record_output(answer, response_id="resp-1", response_model="m1-2026")
+            gen_span_id = format(g.span.get_span_context().span_id, "016x")  # type: ignore[union-attr]
+        with guardrail("pii", tracer_provider=provider) as gr:
+            gr.record_verdict("allow")
+    return format(root.get_span_context().trace_id, "032x"), gen_span_id
+
+
+@pytest.fixture
+def embedded(capture_on: None, logger_provider: LoggerProvider):  # type: ignore[no-untyped-def]
+    provider = TracerProvider(resource=Resource.create({"service.name": "shop"}))
+    collect = Collect()
+    registry = CollectorRegistry()
+    setup = install_embedded(provider, registry=registry, logger_provider=logger_provider, extra_sinks=[collect])
+    yield provider, setup, collect, registry
+    setup.close()
+
+
+def test_a_trace_becomes_one_interaction_with_its_retrieval_and_guardrail(embedded) -> None:  # type: ignore[no-untyped-def]
+    provider, setup, collect, _ = embedded
+    trace_id, gen_span = rag_trace(
+        provider, "Customers may request a refund within 30 days of delivery, except for customized items."
+    )
+    assert setup.processor.force_flush()
+    (evaluation,) = collect.evaluations
+    i = evaluation.interaction
+    assert (i.trace_id, i.span_id, i.service, i.model, i.principal) == (
+        trace_id,
+        gen_span,
+        "shop",
+        "m1-2026",
+        "alice",
+    )
+    assert i.question == QUESTION and i.contexts == [CONTEXT]
+    assert [g.verdict for g in i.guardrails] == ["allow"]
+    assert evaluation.scores["faithfulness"].value == 1.0
+    assert evaluation.scores["answer_relevance"].label == "relevant"
+
+
+def test_scores_become_metrics_and_slo_events(embedded) -> None:  # type: ignore[no-untyped-def]
+    provider, setup, _, registry = embedded
+    rag_trace(provider, "Customers may request a refund within 30 days of delivery, except for customized items.")
+    rag_trace(provider, "Customers may request a refund within 90 days of delivery, except for customized items.")
+    setup.processor.force_flush()
+    assert registry.get_sample_value("mre_interactions_total", {"service": "shop", "model": "m1-2026"}) == 2
+    assert (
+        registry.get_sample_value("mre_slo_events_total", {"service": "shop", "slo": "faithfulness", "outcome": "good"})
+        == 1
+    )
+    assert (
+        registry.get_sample_value("mre_slo_events_total", {"service": "shop", "slo": "faithfulness", "outcome": "bad"})
+        == 1
+    )
+    assert (
+        registry.get_sample_value(
+            "mre_evaluation_score_count",
+            {"service": "shop", "model": "m1-2026", "evaluation": "faithfulness"},
+        )
+        == 2
+    )
+    assert registry.get_sample_value("mre_processor_spans_received_total") == 8  # 4 spans a trace
+
+
+def test_evaluation_records_are_parented_to_the_generation_span(
+    embedded,
+    log_exporter: InMemoryLogRecordExporter,  # type: ignore[no-untyped-def]
+) -> None:
+    provider, setup, _, _ = embedded
+    trace_id, gen_span = rag_trace(provider, "Customers may request a refund within 90 days of delivery.")
+    setup.processor.force_flush()
+    records = [r.log_record for r in log_exporter.get_finished_logs()]
+    by_name = {r.attributes[sc.GEN_AI_EVALUATION_NAME]: r for r in records}
+    assert set(by_name) == {"faithfulness", "answer_relevance", "abstention"}
+    for record in records:
+        assert record.event_name == "gen_ai.evaluation.result"
+        assert (format(record.trace_id, "032x"), format(record.span_id, "016x")) == (trace_id, gen_span)
+        assert record.attributes[sc.GEN_AI_RESPONSE_ID] == "resp-1"
+    faithfulness = by_name["faithfulness"]
+    assert faithfulness.attributes[sc.GEN_AI_EVALUATION_SCORE_VALUE] == 0.0
+    assert faithfulness.attributes[sc.GEN_AI_EVALUATION_SCORE_LABEL] == "unsupported"
+    assert "90 day" in faithfulness.attributes[sc.GEN_AI_EVALUATION_EXPLANATION]
+
+
+def test_a_failing_scorer_costs_only_its_own_score() -> None:
+    def broken(_: object) -> None:
+        raise ZeroDivisionError
+
+    collect = Collect()
+    from mre.processor.scorers import DEFAULT_SCORERS
+
+    pipeline = ScoringPipeline({**DEFAULT_SCORERS, "broken": broken}, sinks=[collect])  # type: ignore[dict-item]
+    from tests.helpers import interaction
+
+    pipeline.process(interaction("Refunds take 30 days.", ["Refunds take 30 days."], "How long do refunds take?"))
+    assert set(collect.evaluations[0].scores) == {"faithfulness", "answer_relevance", "abstention"}
+    assert pipeline.stats.scorer_errors == {"broken": 1}
+
+
+def test_a_full_queue_drops_and_counts_instead_of_blocking_the_app(capture_on: None) -> None:
+    gate = threading.Event()
+
+    class SlowSink:
+        def on_evaluation(self, evaluation: Evaluation) -> None:
+            gate.wait(5)
+
+    processor = BehaviorSpanProcessor(ScoringPipeline(sinks=[SlowSink()]), max_queue_size=5, poll_interval_s=0.01)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("t")
+    for _ in range(50):
+        with tracer.start_as_current_span("x"):
+            pass
+    gate.set()
+    processor.shutdown()
+    dropped = processor.stats.spans_dropped.get("queue_full", 0)
+    assert dropped > 0
+    assert processor.stats.spans_received + dropped == 50
+
+
+def test_spans_after_shutdown_are_counted_not_queued() -> None:
+    processor = BehaviorSpanProcessor()
+    processor.shutdown()
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    with provider.get_tracer("t").start_as_current_span("late"):
+        pass
+    assert processor.stats.spans_dropped == {"shutdown": 1}
+
+
+def test_a_malformed_content_attribute_leaves_the_rest_of_the_interaction(capture_on: None) -> None:
+    collect = Collect()
+    processor = BehaviorSpanProcessor(ScoringPipeline(sinks=[collect]))
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("root"):
+        with retrieval("kb", query=QUESTION, tracer_provider=provider) as r:
+            r.record_documents([Document("d", CONTEXT)])
+        with tracer.start_as_current_span(
+            "chat m",
+            attributes={
+                sc.GEN_AI_OPERATION_NAME: "chat",
+                sc.GEN_AI_REQUEST_MODEL: "m",
+                sc.GEN_AI_INPUT_MESSAGES: "{not json",
+                sc.GEN_AI_OUTPUT_MESSAGES: '[{"role": "assistant", "parts": '
+                '[{"type": "text", "content": "Customers may request a refund within 30 days of delivery, except for '
+                'customized items."}]}]',
+            },
+        ):
+            pass
+    processor.shutdown()
+    (evaluation,) = collect.evaluations
+    assert evaluation.interaction.input_messages is None  # not captured, not empty
+    assert evaluation.scores["faithfulness"].value == 1.0
