@@ -5,6 +5,7 @@ from mre.processor.interactions import build_interactions
 from mre.processor.pipeline import EvaluationSink, ScoringPipeline
 from mre.processor.span_processor import BehaviorSpanProcessor, ProcessorStats
 from mre.processor.spans import SpanRecord, from_readable_span
+from mre.processor.worker import TraceWorker, WorkerStats
 
 __all__ = [
     "AssemblyStats",
@@ -14,6 +15,8 @@ __all__ = [
     "ScoringPipeline",
     "SpanRecord",
     "TraceAssembler",
+    "TraceWorker",
+    "WorkerStats",
     "build_interactions",
     "from_readable_span",
 ]

@@ -50,3 +50,10 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     head = (ROOT / "README.md").read_text().split("\n## ")[0]
     assert "make demo" in head and "make test" in head
+
+
+def test_opentelemetry_instrument_needs_no_other_distro() -> None:
+    distros = {ep.name: ep.value for ep in entry_points(group="opentelemetry_distro")}
+    configurators = {ep.name: ep.value for ep in entry_points(group="opentelemetry_configurator")}
+    assert distros.get("mre") == "mre.instrumentation.distro:MreDistro"
+    assert configurators.get("mre") == "mre.instrumentation.distro:MreConfigurator"
