@@ -31,18 +31,26 @@ class EvaluationEventSink:
             trace_flags=TraceFlags(TraceFlags.SAMPLED),
         )
         context = trace.set_span_in_context(NonRecordingSpan(parent))
-        for score in evaluation.scores.values():
-            attributes: dict[str, str | float] = {
-                sc.GEN_AI_EVALUATION_NAME: score.name,
-                sc.GEN_AI_EVALUATION_SCORE_VALUE: float(score.value),
-                sc.GEN_AI_EVALUATION_SCORE_LABEL: score.label,
-                sc.GEN_AI_EVALUATION_EXPLANATION: score.explanation[:EXPLANATION_LIMIT],
-            }
-            if interaction.response_id:
-                attributes[sc.GEN_AI_RESPONSE_ID] = interaction.response_id
+        for attributes in evaluation_attributes(evaluation):
             self._logger.emit(
                 event_name=sc.EVENT_EVALUATION_RESULT,
                 context=context,
                 severity_number=SeverityNumber.INFO,
                 attributes=attributes,
             )
+
+
+def evaluation_attributes(evaluation: Evaluation) -> list[dict[str, str | float]]:
+    """The attributes of one `gen_ai.evaluation.result` record per score (shared by both modes)."""
+    out = []
+    for score in evaluation.scores.values():
+        attributes: dict[str, str | float] = {
+            sc.GEN_AI_EVALUATION_NAME: score.name,
+            sc.GEN_AI_EVALUATION_SCORE_VALUE: float(score.value),
+            sc.GEN_AI_EVALUATION_SCORE_LABEL: score.label,
+            sc.GEN_AI_EVALUATION_EXPLANATION: score.explanation[:EXPLANATION_LIMIT],
+        }
+        if evaluation.interaction.response_id:
+            attributes[sc.GEN_AI_RESPONSE_ID] = evaluation.interaction.response_id
+        out.append(attributes)
+    return out

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import Protocol
 
-from mre.processor.span_processor import BehaviorSpanProcessor
+from mre.exporters.forward import OtlpForwarder
+from mre.processor.assembly import TraceAssembler
+from mre.processor.health import BAD_INPUT
+from mre.processor.pipeline import ScoringPipeline
+from mre.processor.worker import WorkerStats
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -77,6 +82,12 @@ class PrometheusSink:
             [sc.LABEL_SERVICE, sc.LABEL_SLO, sc.LABEL_OUTCOME],
             registry=registry,
         )
+        self.failures = Counter(
+            sc.METRIC_FAILURES,
+            "Interactions that failed an SLO, by triaged cause",
+            [sc.LABEL_SERVICE, sc.LABEL_CAUSE],
+            registry=registry,
+        )
         self.scoring_duration = Histogram(
             sc.METRIC_SCORING_DURATION,
             "Time to score one interaction with all configured scorers",
@@ -94,13 +105,28 @@ class PrometheusSink:
             self.scores.labels(service, model, name).observe(score.value, exemplar=exemplar)
         for outcome in evaluation.slo_outcomes:
             self.slo_events.labels(service, outcome.slo, "good" if outcome.good else "bad").inc()
+        if evaluation.cause is not None:
+            self.failures.labels(service, evaluation.cause).inc()
         self.scoring_duration.observe(evaluation.duration_s)
+
+
+class _Processor(Protocol):
+    """What the health collector reads: a BehaviorSpanProcessor or the service's TraceWorker."""
+
+    @property
+    def stats(self) -> WorkerStats: ...
+    @property
+    def assembler(self) -> TraceAssembler: ...
+    @property
+    def pipeline(self) -> ScoringPipeline: ...
+    @property
+    def queue_size(self) -> int: ...
 
 
 class ProcessorHealthCollector(Collector):
     """Reads the processor's own counters at scrape time (no locking on the hot path)."""
 
-    def __init__(self, processor: BehaviorSpanProcessor) -> None:
+    def __init__(self, processor: _Processor) -> None:
         self._processor = processor
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
@@ -131,3 +157,38 @@ class ProcessorHealthCollector(Collector):
         for name, count in sorted(p.pipeline.stats.scorer_errors.items()):
             errors.add_metric([name], count)
         yield errors
+        refused = CounterMetricFamily(
+            "mre_processor_spans_refused", "Spans refused with a retryable status at the queue bound (not lost)"
+        )
+        refused.add_metric([], p.stats.refused)
+        yield refused
+        bad = CounterMetricFamily("mre_processor_bad_input", "Malformed or invalid input, by kind", labels=["kind"])
+        for kind, count in sorted(BAD_INPUT.snapshot().items()):
+            bad.add_metric([kind], count)
+        yield bad
+
+
+class ForwarderHealthCollector(Collector):
+    """The forwarder's delivery counters: what was sent, retried and dropped (by reason)."""
+
+    def __init__(self, forwarder: OtlpForwarder) -> None:
+        self._forwarder = forwarder
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        f = self._forwarder
+        sent = CounterMetricFamily("mre_forward_sent", "Items delivered downstream", labels=["signal"])
+        for kind, count in sorted(f.stats.sent.items()):
+            sent.add_metric([kind], count)
+        yield sent
+        dropped = CounterMetricFamily(
+            "mre_forward_dropped", "Items not delivered, by signal and reason", labels=["signal", sc.LABEL_REASON]
+        )
+        for (kind, reason), count in sorted(f.stats.dropped.items()):
+            dropped.add_metric([kind, reason], count)
+        yield dropped
+        retries = CounterMetricFamily("mre_forward_retries", "Export attempts retried after a retryable error")
+        retries.add_metric([], f.stats.retries)
+        yield retries
+        queued = GaugeMetricFamily("mre_forward_queue_items", "Items waiting to be delivered downstream")
+        queued.add_metric([], f.queued_items)
+        yield queued

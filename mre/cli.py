@@ -86,6 +86,49 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    import os
+
+    from mre.exporters.serve import start_service
+    from mre.processor.service import ServiceConfig
+
+    token = args.token or os.environ.get("MRE_TOKEN") or None
+    try:
+        config = ServiceConfig(
+            listen=args.listen,
+            max_message_bytes=args.max_message_bytes,
+            token=token,
+            tls_cert=Path(args.tls_cert).read_bytes() if args.tls_cert else None,
+            tls_key=Path(args.tls_key).read_bytes() if args.tls_key else None,
+            grace_s=args.grace,
+            timeout_s=args.trace_timeout,
+        )
+    except (OSError, ValueError) as exc:
+        print(f"mre serve: {exc}", file=sys.stderr)
+        return 2
+    headers = [("authorization", f"Bearer {args.forward_token}")] if args.forward_token else []
+    running = start_service(
+        config,
+        metrics=args.metrics,
+        forward=args.forward,
+        forward_insecure=not args.forward_tls,
+        forward_headers=headers,
+    )
+    print(
+        f"mre serve: OTLP/gRPC on {args.listen} (port {running.port}), /metrics and /healthz on port "
+        f"{running.metrics_port}" + (f", forwarding to {args.forward}" if args.forward else ""),
+        file=sys.stderr,
+        flush=True,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+    print("mre serve: stopping, draining what is held", file=sys.stderr, flush=True)
+    running.stop()
+    return 0
+
+
 def _pct(value: Any) -> str:
     return "-" if value is None else f"{value:.1%}"
 
@@ -105,6 +148,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--serve", action="store_true", help="keep /metrics up after the run until interrupted")
     demo.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     demo.set_defaults(func=_demo)
+
+    serve = sub.add_parser("serve", help="score spans received over OTLP/gRPC (behind an OpenTelemetry Collector)")
+    serve.add_argument("--listen", default="0.0.0.0:4317", help="OTLP gRPC address (default 0.0.0.0:4317)")
+    serve.add_argument("--metrics", default="0.0.0.0:9464", help="/metrics and /healthz address (default 0.0.0.0:9464)")
+    serve.add_argument(
+        "--forward", metavar="HOST:PORT", help="send enriched spans and evaluation logs here (OTLP gRPC)"
+    )
+    serve.add_argument("--forward-tls", action="store_true", help="use TLS towards --forward")
+    serve.add_argument("--forward-token", help="bearer token to send downstream")
+    serve.add_argument("--token", help="require this bearer token from senders (or set MRE_TOKEN)")
+    serve.add_argument("--tls-cert", help="PEM certificate for the gRPC listener")
+    serve.add_argument("--tls-key", help="PEM private key for the gRPC listener")
+    serve.add_argument("--max-message-bytes", type=int, default=16 * 1024 * 1024, help="largest request accepted")
+    serve.add_argument("--grace", type=float, default=2.0, help="seconds to wait after a trace's root span ends")
+    serve.add_argument("--trace-timeout", type=float, default=60.0, help="seconds before a rootless trace is scored")
+    serve.set_defaults(func=_serve)
     return parser
 
 

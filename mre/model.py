@@ -165,6 +165,7 @@ class Evaluation:
     scores: Mapping[str, Score]
     slo_outcomes: Sequence[SLOOutcome] = ()
     duration_s: float = 0.0
+    cause: str | None = None  # context | generation | harness | coverage | abstention, when an SLO failed
 
 
 def _opt_str(value: Any) -> str | None:

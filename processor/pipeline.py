@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from mre.processor.scorers import DEFAULT_SCORERS, Scorer
+from mre.processor.triage import triage
 
 from mre.model import Evaluation, Interaction, Score
 from mre.slo import DEFAULT_SLOS, SLO, evaluate_slos
@@ -58,7 +59,8 @@ class ScoringPipeline:
             if score is not None:
                 scores[name] = score
         outcomes = evaluate_slos(self.slos, scores)
-        return Evaluation(interaction, scores, outcomes, time.perf_counter() - started)
+        cause = triage(interaction, scores, outcomes)
+        return Evaluation(interaction, scores, outcomes, time.perf_counter() - started, cause)
 
     def process(self, interaction: Interaction) -> Evaluation:
         """Score and hand the result to every sink."""

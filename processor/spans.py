@@ -6,7 +6,7 @@ so assembly, dialect reading and scoring never see transport types.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,10 +28,14 @@ class SpanRecord:
     start_ns: int
     end_ns: int
     attributes: Mapping[str, Any]
-    events: tuple[SpanEvent, ...] = ()
+    events: Sequence[SpanEvent] = ()
     resource: Mapping[str, Any] = field(default_factory=dict)
     # True when the parent lives in another process: this span is the local root.
     parent_is_remote: bool = False
+    # Encoded size when known (OTLP); otherwise estimated from the attributes.
+    size_bytes: int | None = None
+    # Transport object kept for forwarding (OTLP: the Origin and proto Span); opaque here.
+    source: Any = None
 
     @property
     def is_local_root(self) -> bool:
@@ -39,6 +43,8 @@ class SpanRecord:
 
     def approx_bytes(self) -> int:
         """A cheap size estimate for memory bounds: string lengths plus a fixed overhead per item."""
+        if self.size_bytes is not None:
+            return self.size_bytes + 200
         size = 200 + len(self.name)
         for key, value in self.attributes.items():
             size += len(key) + (len(value) if isinstance(value, str) else 16)

@@ -39,6 +39,7 @@ class WorkerStats:
     spans_received: int = 0
     spans_dropped: dict[str, int] = field(default_factory=dict)
     traces_processed: int = 0
+    refused: int = 0
 
     def drop(self, reason: str, n: int = 1) -> None:
         self.spans_dropped[reason] = self.spans_dropped.get(reason, 0) + n
@@ -106,6 +107,25 @@ class TraceWorker(Generic[T]):
         if len(accepted) >= 512:
             self._wake.set()
         return len(accepted)
+
+    def offer_all(self, items: Sequence[T]) -> bool:
+        """Queue all items or none (so a retried request is not half-duplicated)."""
+        with self._lock:
+            if self._closed:
+                self.stats.drop(DROP_SHUTDOWN, len(items))
+                return False
+            if len(self._queue) + len(items) > self._max_queue:
+                self.stats.refused += len(items)  # the sender is told to retry: refused, not lost
+                return False
+            self._queue.extend(items)
+            self.stats.spans_received += len(items)
+        if len(self._queue) >= 512:
+            self._wake.set()
+        return True
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and not self._closed
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Score everything received so far, complete or not; True when done within the timeout."""

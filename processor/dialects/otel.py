@@ -8,6 +8,7 @@ from typing import Any
 
 from mre.processor.dialects._json import MalformedAttribute, messages, parse_json, part_text
 from mre.processor.dialects._stage import GenerationStage, GuardrailStage, RetrievalStage, Stage
+from mre.processor.health import BAD_INPUT, MALFORMED_ATTRIBUTE
 from mre.processor.spans import SpanRecord, hex_span_id
 
 from mre import semconv as sc
@@ -114,7 +115,7 @@ def _lenient(reader: Any, value: Any, key: str) -> Any:
     try:
         return reader(value, key)
     except MalformedAttribute as exc:
-        logger.warning("malformed GenAI attribute, treated as not captured: %s", exc)
+        BAD_INPUT.record(MALFORMED_ATTRIBUTE, f"{exc} (treated as not captured)")
         return None
 
 

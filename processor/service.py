@@ -1,0 +1,158 @@
+"""`mre serve`: the behaviour processor as an OTLP/gRPC TraceService.
+
+Requests are decoded here (malformed protobuf gets INVALID_ARGUMENT with the reason), converted to
+lazy SpanRecords and handed to the shared TraceWorker; invalid spans are reported in OTLP
+``partial_success`` while the rest of the request is still scored. When the queue cannot take a whole
+request the answer is RESOURCE_EXHAUSTED, which OTLP exporters retry: nothing is half-accepted.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable, Sequence
+from concurrent import futures
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf.message import DecodeError
+from mre.processor.assembly import TraceAssembler
+from mre.processor.health import BAD_INPUT, MALFORMED_REQUEST, UNAUTHENTICATED
+from mre.processor.otlp import records_from_request
+from mre.processor.pipeline import ScoringPipeline
+from mre.processor.spans import SpanRecord
+from mre.processor.worker import TraceHook, TraceWorker
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+logger = logging.getLogger(__name__)
+
+TRACE_EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+DEFAULT_LISTEN = "0.0.0.0:4317"
+DEFAULT_METRICS = "0.0.0.0:9464"
+DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    listen: str = DEFAULT_LISTEN
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    token: str | None = None  # bearer token required in `authorization` metadata when set
+    tls_cert: bytes | None = None
+    tls_key: bytes | None = None
+    max_queue_spans: int = 200_000
+    grace_s: float = 2.0
+    timeout_s: float = 60.0
+    max_traces: int = 50_000
+    max_bytes: int = 512 * 1024 * 1024
+    workers: int = 8
+
+    def __post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("TLS needs both a certificate and a key")
+        if self.max_message_bytes <= 0:
+            raise ValueError("max_message_bytes must be positive")
+
+
+def _identity(record: SpanRecord) -> SpanRecord:
+    return record
+
+
+class _TraceServiceHandler(grpc.GenericRpcHandler):
+    def __init__(self, worker: TraceWorker[SpanRecord], token: str | None) -> None:
+        self._worker = worker
+        self._expected = f"Bearer {token}".encode() if token else None
+        self._export_handler = grpc.unary_unary_rpc_method_handler(self._export)  # raw bytes in and out
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        if handler_call_details.method == TRACE_EXPORT_METHOD:  # type: ignore[attr-defined]
+            return self._export_handler
+        return None
+
+    def _authorized(self, context: grpc.ServicerContext) -> bool:
+        if self._expected is None:
+            return True
+        for key, value in context.invocation_metadata():
+            if key == "authorization":
+                given = value.encode() if isinstance(value, str) else value
+                return hmac.compare_digest(given, self._expected)
+        return False
+
+    def _export(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        if not self._authorized(context):
+            BAD_INPUT.record(UNAUTHENTICATED, "request without a valid bearer token")
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required")
+        try:
+            decoded_request = ExportTraceServiceRequest.FromString(request)
+        except DecodeError as exc:
+            BAD_INPUT.record(MALFORMED_REQUEST, f"undecodable ExportTraceServiceRequest ({exc})")
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed ExportTraceServiceRequest: {exc}")
+        decoded = records_from_request(decoded_request)
+        if decoded.records and not self._worker.offer_all(decoded.records):
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "mre is at its queue bound; retry later")
+        response = ExportTraceServiceResponse()
+        if decoded.rejected:
+            response.partial_success.CopyFrom(
+                ExportTracePartialSuccess(rejected_spans=decoded.rejected, error_message=decoded.error or "")
+            )
+        return response.SerializeToString()
+
+
+class BehaviorService:
+    """The gRPC server plus the worker. ``on_trace`` receives every scored trace (forwarding)."""
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        pipeline: ScoringPipeline,
+        on_trace: TraceHook | None = None,
+    ) -> None:
+        self.config = config
+        self.worker: TraceWorker[SpanRecord] = TraceWorker(
+            _identity,
+            pipeline,
+            TraceAssembler(
+                grace_s=config.grace_s,
+                timeout_s=config.timeout_s,
+                max_traces=config.max_traces,
+                max_bytes=config.max_bytes,
+            ),
+            max_queue_size=config.max_queue_spans,
+            on_trace=on_trace,
+            name="mre-serve-worker",
+        )
+        options: Sequence[tuple[str, Any]] = [
+            ("grpc.max_receive_message_length", config.max_message_bytes),
+            ("grpc.max_send_message_length", 4 * 1024 * 1024),
+        ]
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=config.workers), options=options)
+        self._server.add_generic_rpc_handlers((_TraceServiceHandler(self.worker, config.token),))
+        if config.tls_cert is not None and config.tls_key is not None:
+            credentials = grpc.ssl_server_credentials([(config.tls_key, config.tls_cert)])
+            self.port = self._server.add_secure_port(config.listen, credentials)
+        else:
+            self.port = self._server.add_insecure_port(config.listen)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {config.listen}")
+
+    @property
+    def pipeline(self) -> ScoringPipeline:
+        return self.worker.pipeline
+
+    def start(self) -> BehaviorService:
+        self._server.start()
+        return self
+
+    def healthy(self) -> bool:
+        return self.worker.alive
+
+    def stop(self, grace_s: float = 5.0, on_drained: Callable[[], None] | None = None) -> None:
+        """Stop taking requests, score what is held, then let the caller drain its outputs."""
+        self._server.stop(grace_s).wait(grace_s + 1)
+        self.worker.close()
+        if on_drained is not None:
+            on_drained()

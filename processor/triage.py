@@ -1,0 +1,50 @@
+"""Triage: name one cause for each interaction that fails an SLO, from its scores together.
+
+- ``coverage``: nothing relevant was retrievable and the system answered anyway (should have abstained);
+- ``abstention``: it abstained although the context answered;
+- ``harness``: a guardrail allowed an answer the scores reject;
+- ``generation``: the context was adequate but the answer is unfaithful or off the question;
+- ``context``: the retrieval itself was the problem (reserved for freshness/conflict scorers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from mre.processor.scorers.abstention import NEEDLESS_ABSTENTION, UNSUPPORTED_ANSWER
+
+from mre.model import Interaction, Score, SLOOutcome
+
+COVERAGE = "coverage"
+ABSTENTION = "abstention"
+HARNESS = "harness"
+GENERATION = "generation"
+CONTEXT = "context"
+CAUSES = (CONTEXT, GENERATION, HARNESS, COVERAGE, ABSTENTION)
+
+
+def triage(interaction: Interaction, scores: Mapping[str, Score], outcomes: Sequence[SLOOutcome]) -> str | None:
+    if all(o.good for o in outcomes):
+        return None
+    abstention = scores.get("abstention")
+    if abstention is not None and abstention.label == UNSUPPORTED_ANSWER:
+        return COVERAGE
+    if abstention is not None and abstention.label == NEEDLESS_ABSTENTION:
+        return ABSTENTION
+    faithfulness = scores.get("faithfulness")
+    if faithfulness is not None and faithfulness.label != "supported" and _grounding_check_allowed(interaction):
+        return HARNESS  # a check meant to stop unsupported answers let this one through
+    return GENERATION
+
+
+_GROUNDING_WORDS = ("ground", "halluc", "faithful", "fact", "support", "citation")
+
+
+def _grounding_check_allowed(interaction: Interaction) -> bool:
+    for check in interaction.guardrails:
+        if check.target != "output" or check.verdict != "allow":
+            continue
+        names = " ".join((check.name, *check.categories)).lower()
+        if any(word in names for word in _GROUNDING_WORDS):
+            return True
+    return False

@@ -1,0 +1,208 @@
+"""`mre serve` behind the real OTLP gRPC exporter of the SDK: scores, enrichment, forwarding, bad input."""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+
+import grpc
+import pytest
+from mre.exporters.serve import RunningService, start_service
+from mre.instrumentation import generation, guardrail, retrieval
+from mre.processor.service import TRACE_EXPORT_METHOD, ServiceConfig
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from mre import semconv as sc
+from mre.model import Document
+from tests.otlp_receiver import Receiver, attrs
+
+CONTEXT = "Customers may request a refund within 30 days of delivery, except for customized items."
+QUESTION = "How many days do customers have to request a refund?"
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def service(receiver: Receiver) -> Iterator[RunningService]:
+    running = start_service(
+        ServiceConfig(listen="127.0.0.1:0", grace_s=0.2, timeout_s=5.0),
+        metrics="127.0.0.1:0",
+        forward=f"127.0.0.1:{receiver.port}",
+    )
+    yield running
+    running.stop(drain_timeout_s=5)
+
+
+def app_provider(port: int, headers: dict[str, str] | None = None) -> TracerProvider:
+    provider = TracerProvider(resource=Resource.create({"service.name": "shop"}))
+    exporter = OTLPSpanExporter(endpoint=f"127.0.0.1:{port}", insecure=True, headers=headers)
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=50))
+    return provider
+
+
+def send_rag_trace(provider: TracerProvider, answer: str) -> str:
+    tracer = provider.get_tracer("app")
+    with tracer.start_as_current_span("request") as root:
+        with retrieval("kb", query=QUESTION, tracer_provider=provider) as r:
+            r.record_documents([Document("refunds-v2", CONTEXT, 0.9)])
+        with generation("m1", provider="openai", tracer_provider=provider) as g:
+            g.record_output(answer, response_id="resp-7")
+        with guardrail("pii", tracer_provider=provider) as gr:
+            gr.record_verdict("allow")
+    return format(root.get_span_context().trace_id, "032x")
+
+
+def interactions(running: RunningService) -> float:
+    return running.registry.get_sample_value("mre_interactions_total", {"service": "shop", "model": "m1"}) or 0.0
+
+
+def test_spans_from_the_sdk_exporter_are_scored_enriched_and_forwarded(
+    service: RunningService, receiver: Receiver, capture_on: None
+) -> None:
+    provider = app_provider(service.port)
+    trace_id = send_rag_trace(provider, "Customers may request a refund within 45 days of delivery.")
+    provider.force_flush()
+    wait_for(lambda: interactions(service) == 1)
+    wait_for(lambda: len(receiver.spans) == 4 and len(receiver.logs) == 3)
+    generation_span = next(s for s in receiver.spans if s.name == "chat m1")
+    enriched = attrs(generation_span)
+    assert enriched["mre.score.faithfulness"] == 0.0
+    assert enriched["mre.score.abstention"] == 1.0
+    assert enriched[sc.MRE_FAILURE_CAUSE] == "generation"
+    assert all(not any(k.startswith("mre.score.") for k in attrs(s)) for s in receiver.spans if s.name != "chat m1")
+    for record in receiver.logs:
+        assert record.event_name == "gen_ai.evaluation.result"
+        assert record.trace_id.hex() == trace_id and record.span_id == generation_span.span_id
+    assert {attrs(r)[sc.GEN_AI_EVALUATION_NAME] for r in receiver.logs} == {
+        "faithfulness",
+        "answer_relevance",
+        "abstention",
+    }
+    provider.shutdown()
+
+
+def test_health_and_metrics_endpoints(service: RunningService) -> None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{service.metrics_port}/healthz", timeout=5) as response:
+        assert response.status == 200
+    with urllib.request.urlopen(f"http://127.0.0.1:{service.metrics_port}/metrics", timeout=5) as response:
+        body = response.read().decode()
+    assert "mre_processor_spans_received_total" in body and "mre_forward_queue_items" in body
+
+
+def raw_export(port: int, payload: bytes, metadata: tuple[tuple[str, str], ...] = ()) -> bytes:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = channel.unary_unary(TRACE_EXPORT_METHOD, request_serializer=None, response_deserializer=None)
+        return call(payload, timeout=5, metadata=metadata or None)  # type: ignore[no-any-return]
+
+
+def test_malformed_protobuf_gets_invalid_argument_and_the_service_survives(
+    service: RunningService, capture_on: None
+) -> None:
+    with pytest.raises(grpc.RpcError) as raised:
+        raw_export(service.port, b"\xff\xff\xff not a protobuf")
+    assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "malformed" in (raised.value.details() or "")
+    assert service.registry.get_sample_value("mre_processor_bad_input_total", {"kind": "malformed_request"}) >= 1
+    provider = app_provider(service.port)
+    send_rag_trace(provider, CONTEXT)
+    provider.force_flush()
+    wait_for(lambda: interactions(service) == 1)
+    provider.shutdown()
+
+
+def test_invalid_spans_are_rejected_in_partial_success_while_the_rest_are_scored(
+    service: RunningService, capture_on: None
+) -> None:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "shop"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    send_rag_trace(provider, CONTEXT)
+    request = encode_spans(memory.get_finished_spans())
+    request.resource_spans[0].scope_spans[0].spans[0].span_id = b"\x00" * 8  # one invalid span
+    response = ExportTraceServiceResponse.FromString(raw_export(service.port, request.SerializeToString()))
+    assert response.partial_success.rejected_spans == 1
+    assert "span_id" in response.partial_success.error_message
+    wait_for(lambda: interactions(service) == 1)
+
+
+def test_a_bearer_token_is_enforced(receiver: Receiver, capture_on: None) -> None:
+    running = start_service(ServiceConfig(listen="127.0.0.1:0", grace_s=0.1, token="s3cret"), metrics="127.0.0.1:0")
+    try:
+        with pytest.raises(grpc.RpcError) as raised:
+            raw_export(running.port, b"")
+        assert raised.value.code() is grpc.StatusCode.UNAUTHENTICATED
+        raw_export(running.port, b"", metadata=(("authorization", "Bearer s3cret"),))
+        provider = app_provider(running.port, headers={"authorization": "Bearer s3cret"})
+        send_rag_trace(provider, CONTEXT)
+        provider.force_flush()
+        wait_for(lambda: interactions(running) == 1)
+        provider.shutdown()
+    finally:
+        running.stop()
+
+
+def test_requests_over_the_size_limit_are_refused(receiver: Receiver) -> None:
+    running = start_service(ServiceConfig(listen="127.0.0.1:0", max_message_bytes=1024), metrics="127.0.0.1:0")
+    try:
+        with pytest.raises(grpc.RpcError) as raised:
+            raw_export(running.port, b"\x0a" + b"\x00" * 4096)
+        assert raised.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    finally:
+        running.stop()
+
+
+def test_a_dead_downstream_loses_nothing_below_the_queue_bound(capture_on: None) -> None:
+    port = free_port()
+    receiver = Receiver(port)
+    running = start_service(
+        ServiceConfig(listen="127.0.0.1:0", grace_s=0.1), metrics="127.0.0.1:0", forward=f"127.0.0.1:{port}"
+    )
+    provider = app_provider(running.port)
+    try:
+        send_rag_trace(provider, CONTEXT)
+        provider.force_flush()
+        wait_for(lambda: len(receiver.spans) == 4)
+        receiver.stop()  # the downstream dies
+        for _ in range(5):
+            send_rag_trace(provider, CONTEXT)
+        provider.force_flush()
+        wait_for(lambda: interactions(running) == 6)
+        time.sleep(0.5)
+        assert running.forwarder is not None and running.forwarder.queued_items > 0
+        revived = Receiver(port)  # and comes back on the same address
+        wait_for(lambda: len(revived.spans) == 20 and len(revived.logs) == 15, timeout=30)
+        assert running.forwarder.stats.dropped == {}
+        assert running.forwarder.stats.retries > 0
+        revived.stop()
+    finally:
+        provider.shutdown()
+        running.stop(drain_timeout_s=1)
