@@ -13,14 +13,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import scoring
+from benchmarks import scoring, service
 
 OUT = Path(__file__).resolve().parent / "out"
 
 
 def main() -> int:
     OUT.mkdir(exist_ok=True)
-    results = {"python": platform.python_version(), "machine": platform.machine(), "scoring": scoring.run()}
+    results = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "scoring": scoring.run(),
+        "service": service.run(),
+    }
     for name, figures in results.items():
         if isinstance(figures, dict):
             print(f"[{name}]")

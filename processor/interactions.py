@@ -6,10 +6,11 @@ import logging
 from collections.abc import Sequence
 
 from mre.processor.dialects import GenerationStage, GuardrailStage, RetrievalStage, read_span
+from mre.processor.dialects._common import context_from_prompt, question_from_prompt
 from mre.processor.spans import SpanRecord, hex_trace_id
 
 from mre import semconv as sc
-from mre.model import GuardrailCheck, Interaction, Retrieval
+from mre.model import Document, GuardrailCheck, Interaction, Retrieval
 
 logger = logging.getLogger(__name__)
 
@@ -18,20 +19,19 @@ def build_interactions(spans: Sequence[SpanRecord]) -> list[Interaction]:
     generations: list[GenerationStage] = []
     retrievals: list[Retrieval] = []
     guardrails: list[GuardrailCheck] = []
-    dialect_of_retrieval: dict[str, str] = {}
     for span in spans:
         try:
-            stage = read_span(span)
+            stages = read_span(span)
         except Exception:  # a reader bug must not cost the rest of the trace
             logger.exception("could not read span %x of trace %x", span.span_id, span.trace_id)
             continue
-        if isinstance(stage, GenerationStage):
-            generations.append(stage)
-        elif isinstance(stage, RetrievalStage):
-            retrievals.append(stage.retrieval)
-            dialect_of_retrieval[stage.retrieval.span_id] = stage.dialect
-        elif isinstance(stage, GuardrailStage):
-            guardrails.append(stage.check)
+        for stage in stages:
+            if isinstance(stage, GenerationStage):
+                generations.append(stage)
+            elif isinstance(stage, RetrievalStage):
+                retrievals.append(stage.retrieval)
+            elif isinstance(stage, GuardrailStage):
+                guardrails.append(stage.check)
     if not generations:
         return []
     generations.sort(key=lambda g: g.start_ns)
@@ -53,6 +53,10 @@ def build_interactions(spans: Sequence[SpanRecord]) -> list[Interaction]:
             if (g.target == "input" and window_start <= g.start_ns and g.end_ns <= gen.start_ns)
             or (g.target != "input" and g.start_ns >= gen.end_ns and (window_end is None or g.start_ns < window_end))
         ]
+        if not _has_context(fed_by):
+            prompt_context = _prompt_context(gen)
+            if prompt_context is not None:
+                fed_by.append(prompt_context)
         out.append(
             Interaction(
                 trace_id=trace_id,
@@ -79,6 +83,26 @@ def build_interactions(spans: Sequence[SpanRecord]) -> list[Interaction]:
     return out
 
 
+PROMPT_CONTEXT = "prompt"
+
+
+def _has_context(retrievals: Sequence[Retrieval]) -> bool:
+    return any(d.content for r in retrievals for d in r.documents or ())
+
+
+def _prompt_context(gen: GenerationStage) -> Retrieval | None:
+    """When no retrieval captured document text (util-genai records ids and scores only; OpenLIT's
+    vector-store spans record no results), the context the model was given is the prompt itself."""
+    for message in reversed(gen.input_messages or ()):
+        if message.role == "user" and message.content:
+            context = context_from_prompt(message.content)
+            if context is None:
+                return None
+            document = Document(id=PROMPT_CONTEXT, content=context, metadata={"source": PROMPT_CONTEXT})
+            return Retrieval(span_id=gen.span_id, documents=(document,), data_source=PROMPT_CONTEXT)
+    return None
+
+
 def _question(retrievals: Sequence[Retrieval], gen: GenerationStage) -> str | None:
     """The user's question: the retrieval query when captured, else the last user message."""
     for retrieval in reversed(retrievals):
@@ -87,7 +111,7 @@ def _question(retrievals: Sequence[Retrieval], gen: GenerationStage) -> str | No
     if gen.input_messages:
         for message in reversed(gen.input_messages):
             if message.role == "user" and message.content:
-                return message.content
+                return question_from_prompt(message.content)
     return None
 
 

@@ -1,0 +1,82 @@
+"""OpenLIT: OTel-like keys (``gen_ai.*``) plus its own marks: ``telemetry.sdk.name=openlit`` on the
+resource, ``gen_ai.usage.cost``, ``guard.evaluation`` span events, and ``vectordb`` operations whose
+query is ``db.query.text="texts=[...]"`` (no per-document results)."""
+
+from __future__ import annotations
+
+import ast
+
+from mre.processor.dialects import otel
+from mre.processor.dialects._common import float_or_none, str_or_none
+from mre.processor.dialects._stage import GuardrailStage, Stage
+from mre.processor.spans import SpanRecord, hex_span_id
+
+from mre import semconv as sc
+from mre.model import GuardrailCheck
+
+DIALECT = "openlit"
+_GUARD_EVENT = "guard.evaluation"
+_ACTIONS = {"allow": "allow", "deny": "deny", "block": "deny", "redact": "modify", "warn": "warn"}
+
+
+def detect(span: SpanRecord) -> bool:
+    attrs = span.attributes
+    if span.resource.get("telemetry.sdk.name") == "openlit":
+        return True
+    if "gen_ai.usage.cost" in attrs or attrs.get(sc.GEN_AI_OPERATION_NAME) == "vectordb":
+        return True
+    return any(e.name == _GUARD_EVENT for e in span.events)
+
+
+def read_openlit(span: SpanRecord) -> list[Stage]:
+    attrs = span.attributes
+    operation = attrs.get(sc.GEN_AI_OPERATION_NAME)
+    stages: list[Stage] = []
+    if operation in sc.GENERATION_OPERATIONS:
+        stages.append(otel.generation(span, attrs, DIALECT))
+    elif operation == sc.OP_RETRIEVAL:
+        stages.append(otel.retrieval(span, attrs, DIALECT))
+    elif operation == "vectordb" and str(attrs.get("db.operation.name", "")).upper() in ("GET", "QUERY", "SEARCH"):
+        stages.append(
+            otel.retrieval(span, attrs, DIALECT, documents=None, query=_query_text(attrs.get("db.query.text")))
+        )
+    elif operation in otel.GUARDRAIL_OPERATIONS:
+        stages.append(otel.guardrail(span, attrs, DIALECT))
+    for i, event in enumerate(e for e in span.events if e.name == _GUARD_EVENT):
+        action = str_or_none(event.attributes.get("guard.action") or event.attributes.get("guard.verdict"))
+        phase = event.attributes.get("guard.phase")
+        classification = str_or_none(event.attributes.get("guard.classification"))
+        stages.append(
+            GuardrailStage(
+                DIALECT,
+                GuardrailCheck(
+                    span_id=f"{hex_span_id(span.span_id)}:{i}",
+                    name=str_or_none(event.attributes.get("guard.name") or event.attributes.get("guard.validator"))
+                    or "guard",
+                    target="input" if phase == "preflight" else "output",
+                    verdict=_ACTIONS.get(action or "", "unknown"),
+                    native_verdict=action,
+                    categories=(classification,) if classification else (),
+                    score=float_or_none(event.attributes.get("guard.score")),
+                    # Guard events sit on the LLM span; postflight ones judge its output.
+                    start_ns=span.end_ns if phase != "preflight" else span.start_ns - 1,
+                    end_ns=span.end_ns if phase != "preflight" else span.start_ns - 1,
+                ),
+            )
+        )
+    return stages
+
+
+def _query_text(value: object) -> str | None:
+    """``texts=['What is ...']`` -> ``What is ...``."""
+    text = str_or_none(value)
+    if text is None:
+        return None
+    if text.startswith("texts="):
+        try:
+            parsed = ast.literal_eval(text[len("texts=") :])
+        except (ValueError, SyntaxError):
+            return text[len("texts=") :]
+        if isinstance(parsed, list | tuple) and parsed and isinstance(parsed[0], str):
+            return parsed[0]
+    return text
