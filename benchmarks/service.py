@@ -21,7 +21,8 @@ from typing import Any
 
 from mre.instrumentation import generation, guardrail, retrieval, set_default_capture
 from mre.processor.assembly import TraceAssembler
-from mre.processor.otlp import records_from_request
+from mre.processor.otlp import decode_spans
+from mre.processor.service import ingest_decoded
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -70,9 +71,8 @@ def decode_figures(batches: list[list[ReadableSpan]], repeat: int = 3) -> dict[s
         assembler = TraceAssembler(max_traces=10**6, max_bytes=2**34)
         started = time.perf_counter()
         now = time.monotonic()
-        for p in payloads:
-            for record in records_from_request(ExportTraceServiceRequest.FromString(p)).records:
-                assembler.add(record, now)
+        for p in payloads:  # what the gRPC handler and the worker do before any scoring
+            ingest_decoded(decode_spans(ExportTraceServiceRequest.FromString(p), len(p)), assembler, now)
         ingest = min(ingest, time.perf_counter() - started)
     return {
         "spans": n_spans,

@@ -19,9 +19,8 @@ import grpc
 from google.protobuf.message import DecodeError
 from mre.processor.assembly import TraceAssembler
 from mre.processor.health import BAD_INPUT, MALFORMED_REQUEST, UNAUTHENTICATED
-from mre.processor.otlp import records_from_request
+from mre.processor.otlp import Decoded, decode_spans, to_record
 from mre.processor.pipeline import ScoringPipeline
-from mre.processor.spans import SpanRecord
 from mre.processor.worker import TraceHook, TraceWorker
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
@@ -58,12 +57,15 @@ class ServiceConfig:
             raise ValueError("max_message_bytes must be positive")
 
 
-def _identity(record: SpanRecord) -> SpanRecord:
-    return record
+def ingest_decoded(decoded: Decoded, assembler: TraceAssembler, now: float) -> None:
+    add = assembler.add_items
+    per_span = decoded.bytes_per_span
+    for key, (has_root, items) in decoded.traces.items():
+        add(key, items, has_root, per_span * len(items), now)
 
 
 class _TraceServiceHandler(grpc.GenericRpcHandler):
-    def __init__(self, worker: TraceWorker[SpanRecord], token: str | None) -> None:
+    def __init__(self, worker: TraceWorker[Decoded], token: str | None) -> None:
         self._worker = worker
         self._expected = f"Bearer {token}".encode() if token else None
         self._export_handler = grpc.unary_unary_rpc_method_handler(self._export)  # raw bytes in and out
@@ -91,8 +93,8 @@ class _TraceServiceHandler(grpc.GenericRpcHandler):
         except DecodeError as exc:
             BAD_INPUT.record(MALFORMED_REQUEST, f"undecodable ExportTraceServiceRequest ({exc})")
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed ExportTraceServiceRequest: {exc}")
-        decoded = records_from_request(decoded_request)
-        if decoded.records and not self._worker.offer_all(decoded.records):
+        decoded = decode_spans(decoded_request, len(request))
+        if decoded.spans and not self._worker.offer(decoded, decoded.spans, refuse_when_full=True):
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "mre is at its queue bound; retry later")
         response = ExportTraceServiceResponse()
         if decoded.rejected:
@@ -112,8 +114,8 @@ class BehaviorService:
         on_trace: TraceHook | None = None,
     ) -> None:
         self.config = config
-        self.worker: TraceWorker[SpanRecord] = TraceWorker(
-            _identity,
+        self.worker: TraceWorker[Decoded] = TraceWorker(
+            ingest_decoded,
             pipeline,
             TraceAssembler(
                 grace_s=config.grace_s,
@@ -121,7 +123,8 @@ class BehaviorService:
                 max_traces=config.max_traces,
                 max_bytes=config.max_bytes,
             ),
-            max_queue_size=config.max_queue_spans,
+            release=to_record,
+            max_queue_spans=config.max_queue_spans,
             on_trace=on_trace,
             name="mre-serve-worker",
         )

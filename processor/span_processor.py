@@ -17,6 +17,10 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 ProcessorStats = WorkerStats
 
 
+def _ingest(span: ReadableSpan, assembler: TraceAssembler, now: float) -> None:
+    assembler.add(from_readable_span(span), now)
+
+
 class BehaviorSpanProcessor(SpanProcessor):
     def __init__(
         self,
@@ -30,10 +34,10 @@ class BehaviorSpanProcessor(SpanProcessor):
         on_trace: TraceHook | None = None,
     ) -> None:
         self._worker: TraceWorker[ReadableSpan] = TraceWorker(
-            from_readable_span,
+            _ingest,
             pipeline or ScoringPipeline(),
             assembler or TraceAssembler(grace_s=grace_s, timeout_s=timeout_s),
-            max_queue_size=max_queue_size,
+            max_queue_spans=max_queue_size,
             poll_interval_s=poll_interval_s,
             on_trace=on_trace,
             name="mre-behavior-processor",

@@ -1,9 +1,9 @@
 """The shared engine of both modes: a bounded queue, a daemon worker, assembly, scoring.
 
 Producers (the SDK's ``on_end`` in embedded mode, gRPC handlers in the service) only ``offer`` items;
-the worker converts them to :class:`SpanRecord`, assembles traces, scores each interaction and hands
-every released trace with its evaluations to ``on_trace`` (forwarding, in the service). A full queue
-drops and counts; nothing blocks a producer.
+the worker ingests them into the assembler, converts released traces to :class:`SpanRecord`, scores
+each interaction and hands every released trace with its evaluations to ``on_trace`` (forwarding, in
+the service). The queue is bounded in spans; nothing blocks a producer.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from mre.processor.assembly import TraceAssembler
 from mre.processor.interactions import build_interactions
@@ -32,6 +32,7 @@ DROP_SHUTDOWN = "shutdown"
 DROP_INVALID = "invalid"
 
 TraceHook = Callable[[Sequence[SpanRecord], Sequence[Evaluation]], None]
+Ingest = Callable[[T, TraceAssembler, float], None]
 
 
 @dataclass
@@ -39,33 +40,40 @@ class WorkerStats:
     spans_received: int = 0
     spans_dropped: dict[str, int] = field(default_factory=dict)
     traces_processed: int = 0
-    refused: int = 0
+    refused: int = 0  # refused with a retryable status at the bound: the sender retries, nothing lost
 
     def drop(self, reason: str, n: int = 1) -> None:
         self.spans_dropped[reason] = self.spans_dropped.get(reason, 0) + n
 
 
+def _as_record(item: Any) -> SpanRecord:
+    return item  # type: ignore[no-any-return]
+
+
 class TraceWorker(Generic[T]):
     def __init__(
         self,
-        convert: Callable[[T], SpanRecord],
+        ingest: Ingest[T],
         pipeline: ScoringPipeline,
         assembler: TraceAssembler,
         *,
-        max_queue_size: int = 20_000,
+        release: Callable[[Any], SpanRecord] = _as_record,
+        max_queue_spans: int = 20_000,
         poll_interval_s: float = 0.1,
         on_trace: TraceHook | None = None,
         name: str = "mre-trace-worker",
     ) -> None:
-        if max_queue_size <= 0:
-            raise ValueError("max_queue_size must be positive")
+        if max_queue_spans <= 0:
+            raise ValueError("max_queue_spans must be positive")
         self.pipeline = pipeline
         self.assembler = assembler
         self.stats = WorkerStats()
-        self._convert = convert
+        self._ingest = ingest
+        self._release = release
         self._on_trace = on_trace
-        self._max_queue = max_queue_size
-        self._queue: deque[T] = deque()
+        self._max_spans = max_queue_spans
+        self._queue: deque[tuple[T, int]] = deque()
+        self._queued_spans = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._flush_requests: deque[threading.Event] = deque()
@@ -77,55 +85,35 @@ class TraceWorker(Generic[T]):
 
     @property
     def queue_size(self) -> int:
-        return len(self._queue)
-
-    def offer(self, item: T) -> bool:
-        """O(1): queue the item, or count why it was dropped. Never blocks."""
-        with self._lock:
-            if self._closed:
-                self.stats.drop(DROP_SHUTDOWN)
-                return False
-            if len(self._queue) >= self._max_queue:
-                self.stats.drop(DROP_QUEUE_FULL)
-                return False
-            self.stats.spans_received += 1
-            self._queue.append(item)
-            return True
-
-    def offer_many(self, items: Sequence[T]) -> int:
-        """Queue as many as fit; returns how many were accepted."""
-        with self._lock:
-            if self._closed:
-                self.stats.drop(DROP_SHUTDOWN, len(items))
-                return 0
-            room = max(0, self._max_queue - len(self._queue))
-            accepted = items[:room]
-            self._queue.extend(accepted)
-            self.stats.spans_received += len(accepted)
-            if len(items) > room:
-                self.stats.drop(DROP_QUEUE_FULL, len(items) - room)
-        if len(accepted) >= 512:
-            self._wake.set()
-        return len(accepted)
-
-    def offer_all(self, items: Sequence[T]) -> bool:
-        """Queue all items or none (so a retried request is not half-duplicated)."""
-        with self._lock:
-            if self._closed:
-                self.stats.drop(DROP_SHUTDOWN, len(items))
-                return False
-            if len(self._queue) + len(items) > self._max_queue:
-                self.stats.refused += len(items)  # the sender is told to retry: refused, not lost
-                return False
-            self._queue.extend(items)
-            self.stats.spans_received += len(items)
-        if len(self._queue) >= 512:
-            self._wake.set()
-        return True
+        """Spans waiting in the queue."""
+        return self._queued_spans
 
     @property
     def alive(self) -> bool:
         return self._thread.is_alive() and not self._closed
+
+    def offer(self, item: T, spans: int = 1, *, refuse_when_full: bool = False) -> bool:
+        """O(1): queue an item holding ``spans`` spans, or count why not. Never blocks.
+
+        With ``refuse_when_full`` a full queue refuses the item (the caller tells its sender to retry)
+        instead of dropping it."""
+        with self._lock:
+            if self._closed:
+                self.stats.drop(DROP_SHUTDOWN, spans)
+                return False
+            if self._queued_spans + spans > self._max_spans:
+                if refuse_when_full:
+                    self.stats.refused += spans
+                else:
+                    self.stats.drop(DROP_QUEUE_FULL, spans)
+                return False
+            self._queue.append((item, spans))
+            self._queued_spans += spans
+            self.stats.spans_received += spans
+            wake = self._queued_spans >= 4096
+        if wake:
+            self._wake.set()
+        return True
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Score everything received so far, complete or not; True when done within the timeout."""
@@ -163,18 +151,27 @@ class TraceWorker(Generic[T]):
     def _step(self, flush_all: bool) -> None:
         now = time.monotonic()
         while self._queue:
-            item = self._queue.popleft()
+            item, spans = self._queue.popleft()
+            with self._lock:
+                self._queued_spans -= spans
             try:
-                record = self._convert(item)
+                self._ingest(item, self.assembler, now)
             except Exception:
-                logger.exception("could not read a span; dropped")
+                logger.exception("could not read %d span(s); dropped", spans)
                 with self._lock:
-                    self.stats.drop(DROP_INVALID)
-                continue
-            self.assembler.add(record, now)
+                    self.stats.drop(DROP_INVALID, spans)
         traces = self.assembler.pop_all() if flush_all else self.assembler.pop_ready(now)
-        for spans in traces:
-            self.process_trace(spans)
+        for items in traces:
+            records = []
+            for item in items:
+                try:
+                    records.append(self._release(item))
+                except Exception:
+                    logger.exception("could not read a span; dropped")
+                    with self._lock:
+                        self.stats.drop(DROP_INVALID)
+            if records:
+                self.process_trace(records)
 
     def process_trace(self, spans: Sequence[SpanRecord]) -> list[Evaluation]:
         evaluations = [self.pipeline.process(i) for i in build_interactions(spans)]

@@ -10,7 +10,7 @@ from typing import Any
 
 from mre.processor.dialects import otel
 from mre.processor.dialects._common import float_or_none, json_mapping, str_or_none
-from mre.processor.dialects._flat import has_indexed, indexed
+from mre.processor.dialects._flat import indexed
 from mre.processor.dialects._stage import Stage
 from mre.processor.spans import SpanRecord
 
@@ -20,17 +20,22 @@ from mre.model import Document, Message
 DIALECT = "openllmetry"
 RESULT_EVENTS = frozenset({"db.query.result", "db.search.result"})
 # Keys only OpenLLMetry writes (its migrated openai instrumentation otherwise looks like OTel).
-_MARKS = ("llm.request.type", "gen_ai.is_streaming", "gen_ai.openai.api_base", "llm.is_streaming")
+MARK_KEYS = frozenset({"llm.request.type", "gen_ai.is_streaming", "gen_ai.openai.api_base", "llm.is_streaming"})
+MARK_PREFIXES = ("traceloop.", "gen_ai.prompt.", "gen_ai.completion.")
 _VECTOR_DBS = frozenset({"chroma", "qdrant", "pinecone", "milvus", "weaviate", "lancedb", "marqo"})
 
 
 def detect(span: SpanRecord) -> bool:
     attrs = span.attributes
-    if any(k in attrs for k in _MARKS) or any(k.startswith("traceloop.") for k in attrs):
+    if any(k in MARK_KEYS or k.startswith(MARK_PREFIXES) for k in attrs):
         return True
-    if has_indexed(attrs, "gen_ai.prompt") or has_indexed(attrs, "gen_ai.completion"):
-        return True
-    if str(attrs.get("db.system", "")).lower() in _VECTOR_DBS:
+    return detect_without_keys(span)
+
+
+def detect_without_keys(span: SpanRecord) -> bool:
+    """The marks that are not key names: a vector-DB system value, or result events."""
+    db_system = span.attributes.get("db.system")
+    if isinstance(db_system, str) and db_system.lower() in _VECTOR_DBS:
         return True
     return any(e.name in RESULT_EVENTS for e in span.events)
 
@@ -67,10 +72,8 @@ def read_openllmetry(span: SpanRecord) -> list[Stage]:
         merged = {**attrs, sc.GEN_AI_REQUEST_TOP_K: top_k} if top_k is not None else attrs
         # Chroma's query text is not recorded; with no result events the documents were not captured.
         return [otel.retrieval(span, merged, DIALECT, documents=docs if results else None)]
-    if (
-        operation == "vector_db_retrieve"
-        or (attrs.get("traceloop.span.kind") == "task"
-        and "retriev" in span.name.lower())
+    if operation == "vector_db_retrieve" or (
+        attrs.get("traceloop.span.kind") == "task" and "retriev" in span.name.lower()
     ):
         return [_langchain_retrieval(span, attrs)]
     return []
