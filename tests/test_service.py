@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -206,3 +209,71 @@ def test_a_dead_downstream_loses_nothing_below_the_queue_bound(capture_on: None)
     finally:
         provider.shutdown()
         running.stop(drain_timeout_s=1)
+
+
+def test_a_huge_attribute_is_not_read_but_the_rest_of_the_span_is_scored(
+    service: RunningService, capture_on: None
+) -> None:
+    from mre.processor.otlp import MAX_ATTRIBUTE_BYTES
+
+    provider = app_provider(service.port)
+    tracer = provider.get_tracer("app")
+    with tracer.start_as_current_span("request"):
+        with retrieval("kb", query=QUESTION, tracer_provider=provider) as r:
+            r.record_documents([Document("refunds-v2", CONTEXT, 0.9)])
+        with generation("m1", provider="openai", tracer_provider=provider) as g:
+            g.record_output("Customers may request a refund within 30 days of delivery, except for customized items.")
+            assert g.span is not None
+            g.span.set_attribute("app.debug_dump", "x" * (MAX_ATTRIBUTE_BYTES + 1))
+    provider.force_flush()
+    wait_for(lambda: interactions(service) == 1)
+    assert service.registry.get_sample_value("mre_processor_bad_input_total", {"kind": "oversized_attribute"}) >= 1
+    provider.shutdown()
+
+
+def test_tls_listener_accepts_the_sdk_exporter_with_the_server_certificate(tmp_path: Path, capture_on: None) -> None:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    running = start_service(
+        ServiceConfig(listen="localhost:0", grace_s=0.1, tls_cert=cert.read_bytes(), tls_key=key.read_bytes()),
+        metrics="127.0.0.1:0",
+    )
+    try:
+        provider = TracerProvider(resource=Resource.create({"service.name": "shop"}))
+        exporter = OTLPSpanExporter(
+            endpoint=f"localhost:{running.port}",
+            insecure=False,
+            credentials=grpc.ssl_channel_credentials(cert.read_bytes()),
+        )
+        provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=50))
+        send_rag_trace(provider, CONTEXT)
+        provider.force_flush()
+        wait_for(lambda: interactions(running) == 1)
+        provider.shutdown()
+    finally:
+        running.stop()
