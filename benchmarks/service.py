@@ -74,7 +74,7 @@ def decode_figures(batches: list[list[ReadableSpan]], repeat: int = 3) -> dict[s
             for rs in ExportTraceServiceRequest.FromString(p).resource_spans:
                 for ss in rs.scope_spans:
                     for span in ss.spans:
-                        (span.trace_id, span.span_id, span.parent_span_id)
+                        _ids = (span.trace_id, span.span_id, span.parent_span_id)
         floor = min(floor, time.perf_counter() - started)
         assembler = TraceAssembler(max_traces=10**6, max_bytes=2**34)
         started = time.perf_counter()
