@@ -29,7 +29,7 @@ def serve_http(
             ok = healthy()
             start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")])
             return [b"ok\n" if ok else b"unhealthy\n"]
-        return metrics(environ, start_response)  # type: ignore[no-any-return]
+        return metrics(environ, start_response)
 
     server = make_server(addr, port, app, _ThreadingWSGIServer, handler_class=_QuietHandler)
     threading.Thread(target=server.serve_forever, name="mre-http", daemon=True).start()

@@ -22,7 +22,7 @@ OTEL_LOGS_EXPORTER = "OTEL_LOGS_EXPORTER"
 OTEL_EXPORTER_OTLP_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
 
 
-class MreDistro(BaseDistro):  # type: ignore[misc]
+class MreDistro(BaseDistro):
     def _configure(self, **kwargs: Any) -> None:
         for key in (OTEL_TRACES_EXPORTER, OTEL_METRICS_EXPORTER, OTEL_LOGS_EXPORTER):
             os.environ.setdefault(key, "otlp")

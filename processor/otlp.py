@@ -177,7 +177,7 @@ def to_record(item: tuple[Origin, Span]) -> SpanRecord:
         start_ns=span.start_time_unix_nano,
         end_ns=span.end_time_unix_nano,
         attributes=ProtoAttributes(span.attributes),
-        events=ProtoEvents(span.events),  # type: ignore[arg-type]
+        events=ProtoEvents(span.events),
         resource=origin.attributes,
         source=item,
     )

@@ -71,7 +71,7 @@ class _TraceServiceHandler(grpc.GenericRpcHandler):
         self._export_handler = grpc.unary_unary_rpc_method_handler(self._export)  # raw bytes in and out
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
-        if handler_call_details.method == TRACE_EXPORT_METHOD:  # type: ignore[attr-defined]
+        if handler_call_details.method == TRACE_EXPORT_METHOD:
             return self._export_handler
         return None
 

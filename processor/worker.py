@@ -47,7 +47,7 @@ class WorkerStats:
 
 
 def _as_record(item: Any) -> SpanRecord:
-    return item  # type: ignore[no-any-return]
+    return item
 
 
 class TraceWorker(Generic[T]):

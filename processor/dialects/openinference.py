@@ -31,7 +31,7 @@ def _messages(attrs: Mapping[str, Any], prefix: str) -> list[Message] | None:
         content = item.get("message.content")
         if not isinstance(content, str):
             parts = indexed(item, "message.contents")
-            texts = [p.get("message_content.text") for p in parts if isinstance(p.get("message_content.text"), str)]
+            texts = [str(p["message_content.text"]) for p in parts if isinstance(p.get("message_content.text"), str)]
             content = "\n".join(texts)
         out.append(Message(str(item.get("message.role") or "user"), content or ""))
     return out

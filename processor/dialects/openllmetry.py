@@ -115,8 +115,10 @@ def _langchain_retrieval(span: SpanRecord, attrs: Mapping[str, Any]) -> Stage:
             for i, item in enumerate(decoded_out):
                 if not isinstance(item, Mapping):
                     continue
-                kwargs = item.get("kwargs") if isinstance(item.get("kwargs"), Mapping) else item
-                meta = kwargs.get("metadata") if isinstance(kwargs.get("metadata"), Mapping) else {}
+                nested = item.get("kwargs")
+                kwargs: Mapping[str, Any] = nested if isinstance(nested, Mapping) else item
+                raw_meta = kwargs.get("metadata")
+                meta: Mapping[str, Any] = raw_meta if isinstance(raw_meta, Mapping) else {}
                 documents.append(
                     Document(
                         id=str(kwargs.get("id") or meta.get("id") or meta.get("source") or i),
