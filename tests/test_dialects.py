@@ -74,7 +74,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def test_fixtures_cover_the_four_dialects() -> None:
-    assert {load(name)["dialect"] for name in DIALECTS} >= {"otel", "openinference", "openllmetry"}
+    assert {load(name)["dialect"] for name in DIALECTS} == {"otel", "openinference", "openllmetry", "openlit"}
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

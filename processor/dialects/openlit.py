@@ -68,15 +68,14 @@ def read_openlit(span: SpanRecord) -> list[Stage]:
 
 
 def _query_text(value: object) -> str | None:
-    """``texts=['What is ...']`` -> ``What is ...``."""
+    """``texts=['What is ...']`` -> ``What is ...``; anything else (``embeddings=1 vectors``) is no text."""
     text = str_or_none(value)
-    if text is None:
+    if text is None or not text.startswith("texts="):
         return None
-    if text.startswith("texts="):
-        try:
-            parsed = ast.literal_eval(text[len("texts=") :])
-        except (ValueError, SyntaxError):
-            return text[len("texts=") :]
-        if isinstance(parsed, list | tuple) and parsed and isinstance(parsed[0], str):
-            return parsed[0]
-    return text
+    try:
+        parsed = ast.literal_eval(text[len("texts=") :])
+    except (ValueError, SyntaxError):
+        return None
+    if isinstance(parsed, list | tuple) and parsed and isinstance(parsed[0], str):
+        return parsed[0]
+    return None
