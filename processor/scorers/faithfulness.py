@@ -27,9 +27,12 @@ NAME = "faithfulness"
 # Share of a claim's content terms a unit must cover to be its candidate support.
 TERM_COVERAGE = 0.6
 _LEAD_IN_RE = re.compile(
-    r"^\s*(?:according\s+to|per|based\s+on|as\s+(?:stated|described|set\s+out)\s+in|under)\s+[^,]{0,80},\s*",
+    r"^\s*(?:(?:according\s+to|per|based\s+on|as\s+(?:stated|described|set\s+out)\s+in|under)\s+[^,]{0,80},\s*"
+    r"|(?:the\s+)?(?:short\s+|final\s+)?answer\s+(?:is|would\s+be)\s*:?\s*)",
     re.I,
 )
+# Proper names and titles: a run of capitalized words (with the small words titles contain).
+_ENTITY_RE = re.compile(r"\b[A-Z][\w'’\-]*(?:\s+(?:of|the|for|and|de|von|van|la|le|du)?\s*[A-Z][\w'’\-]*)*")
 
 _CARVE_OUTS = frozenset({"except", "unless", "contraindicated", "excluding", "exclude", "excludes"})
 
@@ -37,6 +40,7 @@ REASON_UNSUPPORTED = "unsupported"
 REASON_NUMBER = "number"
 REASON_QUALIFIER = "qualifier"
 REASON_NEGATION = "negation"
+_WEIGHT = {None: 1.0, REASON_UNSUPPORTED: 0.5, REASON_NUMBER: 0.0, REASON_QUALIFIER: 0.0, REASON_NEGATION: 0.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,25 @@ class ClaimVerdict:
     reason: str | None = None
     detail: str = ""
     source_doc: int | None = None
+
+
+def claim_strength(claim: str, question: str | None, context_terms: frozenset[str], context_lower: str) -> float:
+    """How much of what the claim adds (beyond restating the question) the context holds, in [0, 1].
+
+    Two length-independent signals multiplied: the share of the claim's new content terms found in
+    the context, and the share of its named entities found there."""
+    terms = analyze(claim).terms
+    asked = analyze(question).terms if question else frozenset()
+    new = terms - asked
+    term_support = len(new & context_terms) / len(new) if new else 1.0
+    question_lower = question.lower() if question else ""
+    entities = [e for i, e in enumerate(_ENTITY_RE.findall(claim)) if not (i == 0 and claim.startswith(e) and " " not in e)]
+    if entities:
+        found = sum(1 for e in entities if e.lower() in context_lower or e.lower() in question_lower)
+        entity_support = found / len(entities)
+    else:
+        entity_support = 1.0
+    return term_support * entity_support
 
 
 def claims(answer: str) -> list[str]:
@@ -126,8 +149,20 @@ def faithfulness(interaction: Interaction) -> Score | None:
     units = context_units(contexts)
     verdicts = [check_claim(c, units) for c in answer_claims]
     unsupported = [v for v in verdicts if not v.supported]
-    value = 1.0 - len(unsupported) / len(verdicts)
-    label = "supported" if not unsupported else ("unsupported" if value == 0.0 else "partially_supported")
+    # The value grades support rather than counting claims: a claim that contradicts its source (a
+    # number, a qualifier, a negation) counts 0; one the context covers too little counts half its
+    # strength; a supported claim counts its strength (how much of what it adds the context holds).
+    context_terms = frozenset().union(*(u.terms for u in units)) if units else frozenset()
+    context_lower = " ".join(contexts).lower()
+    strengths = [
+        claim_strength(v.claim, interaction.question, context_terms, context_lower) * _WEIGHT[v.reason]
+        for v in verdicts
+    ]
+    value = sum(strengths) / len(strengths)
+    if not unsupported:
+        label = "supported"
+    else:
+        label = "unsupported" if len(unsupported) == len(verdicts) else "partially_supported"
     if unsupported:
         listed = "; ".join(f"'{_snippet(v.claim)}' ({v.reason}: {v.detail})" for v in unsupported[:3])
         explanation = f"{len(verdicts) - len(unsupported)}/{len(verdicts)} claims supported; unsupported: {listed}"
@@ -140,6 +175,7 @@ def faithfulness(interaction: Interaction) -> Score | None:
         explanation=explanation,
         details={
             "claims": len(verdicts),
+            "supported_share": 1.0 - len(unsupported) / len(verdicts),
             "unsupported": [{"claim": v.claim, "reason": v.reason, "detail": v.detail} for v in unsupported],
         },
     )
