@@ -129,6 +129,81 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
+
+    from mre.processor.offline import InvalidLine, evaluate, read_examples
+    from mre.processor.scorers import DEFAULT_SCORERS
+
+    err, out = Console(stderr=True), Console()
+    path = Path(args.file)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            examples, skipped = read_examples(handle, skip_invalid=args.skip_invalid)
+    except OSError as exc:
+        err.print(f"mre eval: cannot read {path}: {exc.strerror}")
+        return 2
+    except InvalidLine as exc:
+        err.print(f"mre eval: {path}: {exc} (pass --skip-invalid to skip such lines)")
+        return 2
+    for problem in skipped:
+        err.print(f"mre eval: skipped {path}: {problem}")
+    scorers = DEFAULT_SCORERS
+    if args.scorers:
+        names = [n.strip() for n in args.scorers.split(",") if n.strip()]
+        unknown = sorted(set(names) - set(DEFAULT_SCORERS))
+        if unknown:
+            err.print(f"mre eval: unknown scorers {unknown}; known: {sorted(DEFAULT_SCORERS)}")
+            return 2
+        scorers = {n: DEFAULT_SCORERS[n] for n in names}
+    with Progress(
+        TextColumn("[bold]scoring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        disable=len(examples) < 200 or args.quiet,
+    ) as progress:
+        task = progress.add_task("eval", total=len(examples))
+        report = evaluate(
+            examples, scorers, on_progress=lambda done, _: progress.update(task, completed=done), skipped=skipped
+        )
+    table = Table(title=f"{path.name}: {report.n} interactions, {report.n_labeled} labeled")
+    table.add_column("scorer", no_wrap=True)
+    for column in ("scored", "mean", "AUROC", "thr", "precision", "recall", "F1"):
+        table.add_column(column, justify="right")
+    for r in report.scorers.values():
+        table.add_row(
+            r.name,
+            str(r.n_scored),
+            _num(r.mean),
+            _num(r.auroc),
+            f"{r.threshold:g}",
+            _pct(r.precision),
+            _pct(r.recall),
+            _pct(r.f1),
+        )
+    out.print(table)
+    if "answer_length_auroc" in report.baselines:
+        out.print(f"answer-length baseline AUROC: {_num(report.baselines['answer_length_auroc'])}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+        out.print(f"JSON written to {args.json}")
+    if args.html:
+        from mre.exporters.html_report import render
+
+        Path(args.html).write_text(render(report, path.name), encoding="utf-8")
+        out.print(f"HTML report written to {args.html}")
+    return 0
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def _pct(value: Any) -> str:
     return "-" if value is None else f"{value:.1%}"
 
@@ -148,6 +223,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--serve", action="store_true", help="keep /metrics up after the run until interrupted")
     demo.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     demo.set_defaults(func=_demo)
+
+    evaluate = sub.add_parser("eval", help="score a JSONL file of interactions; with labels, measure the scorers")
+    evaluate.add_argument("file", help="JSONL: question, contexts, answer[, faithful, model] per line")
+    evaluate.add_argument("--json", metavar="OUT", help="write the results as JSON")
+    evaluate.add_argument("--html", metavar="OUT", help="write a self-contained HTML report")
+    evaluate.add_argument("--scorers", help="comma-separated scorer names (default: the offline default set)")
+    evaluate.add_argument("--skip-invalid", action="store_true", help="skip malformed lines instead of failing")
+    evaluate.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    evaluate.set_defaults(func=_eval)
 
     serve = sub.add_parser("serve", help="score spans received over OTLP/gRPC (behind an OpenTelemetry Collector)")
     serve.add_argument("--listen", default="0.0.0.0:4317", help="OTLP gRPC address (default 0.0.0.0:4317)")

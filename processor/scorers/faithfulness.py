@@ -62,7 +62,9 @@ def claim_strength(claim: str, question: str | None, context_terms: frozenset[st
     new = terms - asked
     term_support = len(new & context_terms) / len(new) if new else 1.0
     question_lower = question.lower() if question else ""
-    entities = [e for i, e in enumerate(_ENTITY_RE.findall(claim)) if not (i == 0 and claim.startswith(e) and " " not in e)]
+    entities = [
+        e for i, e in enumerate(_ENTITY_RE.findall(claim)) if not (i == 0 and claim.startswith(e) and " " not in e)
+    ]
     if entities:
         found = sum(1 for e in entities if e.lower() in context_lower or e.lower() in question_lower)
         entity_support = found / len(entities)

@@ -1,0 +1,188 @@
+"""Offline evaluation (`mre eval`): score a JSONL file of interactions and, with labels, measure the
+scorers (AUROC, precision, recall, F1).
+
+One JSON object a line: ``question`` (str), ``contexts`` (list of str), ``answer`` (str), optional
+``faithful`` (bool: the answer is supported by the contexts) and ``model`` (str). A malformed line is
+an error naming its line number; it is skipped only when the caller asks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mre.processor.scorers import DEFAULT_SCORERS, Scorer
+from mre.processor.stats import auroc, classify
+
+from mre.model import Document, Interaction, Retrieval, Score
+from mre.slo import DEFAULT_SLOS
+
+
+class InvalidLine(ValueError):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    line: int
+    interaction: Interaction
+    faithful: bool | None
+
+
+def parse_line(text: str, line: int) -> Example:
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidLine(line, f"invalid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(record, dict):
+        raise InvalidLine(line, f"expected a JSON object, got {type(record).__name__}")
+    question, contexts, answer = record.get("question"), record.get("contexts"), record.get("answer")
+    if not isinstance(question, str):
+        raise InvalidLine(line, "'question' must be a string")
+    if not isinstance(answer, str):
+        raise InvalidLine(line, "'answer' must be a string")
+    if not isinstance(contexts, list) or not all(isinstance(c, str) for c in contexts):
+        raise InvalidLine(line, "'contexts' must be a list of strings")
+    faithful = record.get("faithful")
+    if faithful is not None and not isinstance(faithful, bool):
+        raise InvalidLine(line, "'faithful' must be true or false")
+    model = record.get("model")
+    if model is not None and not isinstance(model, str):
+        raise InvalidLine(line, "'model' must be a string")
+    documents = tuple(Document(id=f"ctx-{i}", content=c, rank=i) for i, c in enumerate(contexts))
+    interaction = Interaction(
+        trace_id=f"{line:032x}",
+        span_id=f"{line:016x}",
+        dialect="jsonl",
+        model=model,
+        question=question,
+        answer=answer,
+        retrievals=(Retrieval(span_id=f"{line:016x}", query=question, documents=documents),),
+    )
+    return Example(line, interaction, faithful)
+
+
+def read_examples(lines: Iterable[str], *, skip_invalid: bool = False) -> tuple[list[Example], list[InvalidLine]]:
+    examples: list[Example] = []
+    skipped: list[InvalidLine] = []
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            examples.append(parse_line(text, number))
+        except InvalidLine as exc:
+            if not skip_invalid:
+                raise
+            skipped.append(exc)
+    return examples, skipped
+
+
+@dataclass
+class ScorerReport:
+    name: str
+    n_scored: int
+    mean: float | None
+    threshold: float
+    auroc: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    labels: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class EvalReport:
+    n: int
+    n_labeled: int
+    scorers: dict[str, ScorerReport]
+    baselines: dict[str, float | None]
+    skipped: list[str]
+    scored: list[tuple[Example, dict[str, Score]]] = field(repr=False, default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "n_labeled": self.n_labeled,
+            "scorers": {
+                name: {
+                    "n_scored": r.n_scored,
+                    "mean": r.mean,
+                    "threshold": r.threshold,
+                    "auroc": r.auroc,
+                    "precision": r.precision,
+                    "recall": r.recall,
+                    "f1": r.f1,
+                    "labels": r.labels,
+                }
+                for name, r in self.scorers.items()
+            },
+            "baselines": self.baselines,
+            "skipped_lines": self.skipped,
+        }
+
+
+def thresholds_from_slos() -> dict[str, float]:
+    return {slo.scorer: slo.threshold for slo in DEFAULT_SLOS}
+
+
+def evaluate(
+    examples: list[Example],
+    scorers: Mapping[str, Scorer] = DEFAULT_SCORERS,
+    thresholds: Mapping[str, float] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    skipped: list[InvalidLine] | None = None,
+) -> EvalReport:
+    """Score every example; with labels, AUROC (``faithful=true`` positive, higher = more faithful)
+    and precision/recall/F1 of "faithful" predicted as score >= threshold."""
+    thresholds = {**thresholds_from_slos(), **(thresholds or {})}
+    scored: list[tuple[Example, dict[str, Score]]] = []
+    for i, example in enumerate(examples):
+        scores = {}
+        for name, scorer in scorers.items():
+            score = scorer(example.interaction)
+            if score is not None:
+                scores[name] = score
+        scored.append((example, scores))
+        if on_progress and (i + 1) % 50 == 0:
+            on_progress(i + 1, len(examples))
+    if on_progress:
+        on_progress(len(examples), len(examples))
+    labeled = [(e, s) for e, s in scored if e.faithful is not None]
+    reports: dict[str, ScorerReport] = {}
+    for name in scorers:
+        values = [s[name].value for _, s in scored if name in s]
+        labels: dict[str, int] = {}
+        for _, s in scored:
+            if name in s:
+                labels[s[name].label] = labels.get(s[name].label, 0) + 1
+        report = ScorerReport(
+            name=name,
+            n_scored=len(values),
+            mean=sum(values) / len(values) if values else None,
+            threshold=thresholds.get(name, 0.5),
+            labels=labels,
+        )
+        pairs = [(s[name].value, bool(e.faithful)) for e, s in labeled if name in s]
+        if pairs:
+            report.auroc = auroc([p[0] for p in pairs], [p[1] for p in pairs])
+            c = classify([p[0] for p in pairs], [p[1] for p in pairs], report.threshold)
+            report.precision, report.recall, report.f1 = c.precision, c.recall, c.f1
+        reports[name] = report
+    baselines: dict[str, float | None] = {}
+    if labeled:
+        # Shorter answers are more often right in some data sets (HaluEval): a scorer must beat this.
+        baselines["answer_length_auroc"] = auroc(
+            [-len(e.interaction.answer or "") for e, _ in labeled], [bool(e.faithful) for e, _ in labeled]
+        )
+    return EvalReport(
+        n=len(examples),
+        n_labeled=len(labeled),
+        scorers=reports,
+        baselines=baselines,
+        skipped=[str(s) for s in skipped or []],
+        scored=scored,
+    )

@@ -1,0 +1,118 @@
+"""`mre eval`: scores a JSONL file, measures scorers against labels, reports malformed lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mre.processor.offline import InvalidLine, evaluate, read_examples
+from mre.processor.stats import auroc
+
+DATA = Path(os.environ.get("MRE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+HALUEVAL = DATA / "halueval_qa_dev.jsonl"
+CONTEXT = "Customers may request a refund within 30 days of delivery, except for customized items."
+
+
+def line(answer: str, faithful: bool | None = None) -> str:
+    record: dict[str, object] = {
+        "question": "How long do customers have to request a refund?",
+        "contexts": [CONTEXT],
+        "answer": answer,
+    }
+    if faithful is not None:
+        record["faithful"] = faithful
+    return json.dumps(record)
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mre", "eval", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "140"},
+    )
+
+
+def test_auroc_counts_ties_as_half() -> None:
+    assert auroc([0.9, 0.8, 0.1], [True, True, False]) == 1.0
+    assert auroc([0.5, 0.5], [True, False]) == 0.5
+    assert auroc([0.1, 0.2], [True, True]) is None
+
+
+def test_a_malformed_line_is_an_error_with_its_line_number() -> None:
+    with pytest.raises(InvalidLine, match="line 2: 'contexts' must be a list of strings"):
+        read_examples([line("30 days."), json.dumps({"question": "q", "contexts": "c", "answer": "a"})])
+    with pytest.raises(InvalidLine, match="line 3: invalid JSON"):
+        read_examples([line("a"), "", "{oops"])
+
+
+def test_malformed_lines_are_skipped_only_when_asked() -> None:
+    examples, skipped = read_examples([line("30 days."), "{oops", line("45 days.")], skip_invalid=True)
+    assert [e.line for e in examples] == [1, 3]
+    assert [s.line for s in skipped] == [2]
+
+
+def test_labels_give_auroc_precision_recall_and_f1_per_scorer() -> None:
+    examples, _ = read_examples(
+        [
+            line("Customers may request a refund within 30 days of delivery, except for customized items.", True),
+            line("Customers may request a refund within 90 days of delivery, except for customized items.", False),
+            line("Refunds are granted for 30 days, except customized items.", True),
+            line("Refunds are always granted, even for customized items, within a year.", False),
+        ]
+    )
+    report = evaluate(examples)
+    f = report.scorers["faithfulness"]
+    assert f.auroc == 1.0 and f.n_scored == 4
+    # At the SLO threshold (0.85) the paraphrase ("granted" is not in the context) counts as unfaithful.
+    assert (f.threshold, f.precision, f.recall) == (0.85, 1.0, 0.5)
+    assert report.to_json()["scorers"]["faithfulness"]["auroc"] == 1.0
+
+
+def test_the_cli_writes_json_and_a_self_contained_html_report(tmp_path: Path) -> None:
+    data = tmp_path / "data.jsonl"
+    data.write_text(
+        "\n".join(
+            [line("Customers have 30 days, except for customized items.", True), line("Customers have 90 days.", False)]
+        )
+        + "\n"
+    )
+    result = run_cli(str(data), "--json", "out.json", "--html", "out.html", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "faithfulness" in result.stdout
+    report = json.loads((tmp_path / "out.json").read_text())
+    assert report["n"] == 2 and report["scorers"]["faithfulness"]["auroc"] == 1.0
+    html = (tmp_path / "out.html").read_text()
+    assert "<svg" in html and "AUROC" in html and "Customers have 90 days." in html
+    assert "<script" not in html and "http" not in html.replace("http-equiv", "")
+
+
+def test_the_cli_reports_a_malformed_line_and_exits_non_zero(tmp_path: Path) -> None:
+    data = tmp_path / "bad.jsonl"
+    data.write_text(line("a") + "\n[1, 2]\n")
+    result = run_cli(str(data), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "line 2: expected a JSON object" in result.stderr
+
+
+@pytest.mark.skipif(not HALUEVAL.exists(), reason="shared/data is not beside the checkout")
+def test_faithfulness_separates_halueval_without_leaning_on_length() -> None:
+    """Goal from the scorers issue: AUROC >= 0.80 for the offline default; the same on length-matched
+    "The answer is X." forms of every answer (HaluEval's hallucinated answers are much longer)."""
+    lines = HALUEVAL.read_text().splitlines()
+    report = evaluate(read_examples(lines)[0], thresholds={})
+    assert report.scorers["faithfulness"].auroc is not None and report.scorers["faithfulness"].auroc >= 0.80
+    matched = []
+    for text in lines:
+        record = json.loads(text)
+        record["answer"] = f"The answer is {record['answer'].rstrip('.')}."
+        matched.append(json.dumps(record))
+    matched_report = evaluate(read_examples(matched)[0])
+    assert matched_report.scorers["faithfulness"].auroc is not None
+    assert matched_report.scorers["faithfulness"].auroc >= 0.80
