@@ -10,7 +10,7 @@ from typing import Any
 from mre.exporters.evaluation_events import EvaluationEventSink
 from mre.exporters.prometheus import ProcessorHealthCollector, PrometheusSink
 from mre.processor.pipeline import EvaluationSink, ScoringPipeline
-from mre.processor.scorers import DEFAULT_SCORERS, Scorer
+from mre.processor.scorers import Scorer
 from mre.processor.span_processor import BehaviorSpanProcessor
 from opentelemetry._logs import LoggerProvider
 from opentelemetry.sdk.trace import TracerProvider
@@ -40,7 +40,7 @@ def install_embedded(
     *,
     registry: CollectorRegistry | None = None,
     logger_provider: LoggerProvider | None = None,
-    scorers: Mapping[str, Scorer] = DEFAULT_SCORERS,
+    scorers: Mapping[str, Scorer] | None = None,
     slos: Sequence[SLO] = DEFAULT_SLOS,
     extra_sinks: Sequence[EvaluationSink] = (),
     metrics_addr: str = "127.0.0.1",

@@ -11,7 +11,7 @@ from mre.exporters.forward import OtlpForwarder
 from mre.exporters.http import serve_http, split_hostport
 from mre.exporters.prometheus import ForwarderHealthCollector, ProcessorHealthCollector, PrometheusSink
 from mre.processor.pipeline import EvaluationSink, ScoringPipeline
-from mre.processor.scorers import DEFAULT_SCORERS, Scorer
+from mre.processor.scorers import Scorer
 from mre.processor.service import DEFAULT_METRICS, BehaviorService, ServiceConfig
 from prometheus_client import CollectorRegistry
 
@@ -48,7 +48,7 @@ def start_service(
     forward_insecure: bool = True,
     forward_headers: Sequence[tuple[str, str]] = (),
     forward_queue_items: int = 200_000,
-    scorers: Mapping[str, Scorer] = DEFAULT_SCORERS,
+    scorers: Mapping[str, Scorer] | None = None,
     slos: Sequence[SLO] = DEFAULT_SLOS,
     extra_sinks: Sequence[EvaluationSink] = (),
     registry: CollectorRegistry | None = None,

@@ -137,7 +137,7 @@ def _eval(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from mre.processor.offline import InvalidLine, evaluate, read_examples
-    from mre.processor.scorers import DEFAULT_SCORERS
+    from mre.processor.scorers import default_scorers
 
     err, out = Console(stderr=True), Console()
     path = Path(args.file)
@@ -152,14 +152,14 @@ def _eval(args: argparse.Namespace) -> int:
         return 2
     for problem in skipped:
         err.print(f"mre eval: skipped {path}: {problem}")
-    scorers = DEFAULT_SCORERS
+    scorers = default_scorers()
     if args.scorers:
         names = [n.strip() for n in args.scorers.split(",") if n.strip()]
-        unknown = sorted(set(names) - set(DEFAULT_SCORERS))
+        unknown = sorted(set(names) - set(scorers))
         if unknown:
-            err.print(f"mre eval: unknown scorers {unknown}; known: {sorted(DEFAULT_SCORERS)}")
+            err.print(f"mre eval: unknown scorers {unknown}; known: {sorted(scorers)}")
             return 2
-        scorers = {n: DEFAULT_SCORERS[n] for n in names}
+        scorers = {n: scorers[n] for n in names}
     with Progress(
         TextColumn("[bold]scoring"),
         BarColumn(),

@@ -54,6 +54,20 @@ DEFAULT_SLOS: tuple[SLO, ...] = (
         description="Answers that address the question asked",
     ),
     SLO(
+        name="safety",
+        scorer="safety",
+        threshold=1.0,
+        objective=0.999,
+        description="Answers free of PII, secrets, toxic terms and injection echoes, and not denied by a guardrail",
+    ),
+    SLO(
+        name="freshness",
+        scorer="freshness",
+        threshold=0.5,
+        objective=0.99,
+        description="Answers that do not rest on a superseded, unapproved or stale source",
+    ),
+    SLO(
         name="abstention",
         scorer="abstention",
         threshold=1.0,

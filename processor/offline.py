@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mre.processor.scorers import DEFAULT_SCORERS, Scorer
+from mre.processor.scorers import Scorer, default_scorers
 from mre.processor.stats import auroc, classify
 
 from mre.model import Document, Interaction, Retrieval, Score
@@ -131,7 +131,7 @@ def thresholds_from_slos() -> dict[str, float]:
 
 def evaluate(
     examples: list[Example],
-    scorers: Mapping[str, Scorer] = DEFAULT_SCORERS,
+    scorers: Mapping[str, Scorer] | None = None,
     thresholds: Mapping[str, float] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     skipped: list[InvalidLine] | None = None,
@@ -139,6 +139,7 @@ def evaluate(
     """Score every example; with labels, AUROC (``faithful=true`` positive, higher = more faithful)
     and precision/recall/F1 of "faithful" predicted as score >= threshold."""
     thresholds = {**thresholds_from_slos(), **(thresholds or {})}
+    scorers = scorers if scorers is not None else default_scorers()
     scored: list[tuple[Example, dict[str, Score]]] = []
     for i, example in enumerate(examples):
         scores = {}

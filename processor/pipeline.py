@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from mre.processor.scorers import DEFAULT_SCORERS, Scorer
+from mre.processor.scorers import Scorer, default_scorers
 from mre.processor.triage import triage
 
 from mre.model import Evaluation, Interaction, Score
@@ -34,11 +34,11 @@ class PipelineStats:
 class ScoringPipeline:
     def __init__(
         self,
-        scorers: Mapping[str, Scorer] = DEFAULT_SCORERS,
+        scorers: Mapping[str, Scorer] | None = None,
         slos: Sequence[SLO] = DEFAULT_SLOS,
         sinks: Iterable[EvaluationSink] = (),
     ) -> None:
-        self.scorers = dict(scorers)
+        self.scorers = dict(scorers) if scorers is not None else default_scorers()
         self.slos = tuple(slos)
         self.sinks = list(sinks)
         self.stats = PipelineStats()

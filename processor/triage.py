@@ -31,12 +31,23 @@ def triage(interaction: Interaction, scores: Mapping[str, Score], outcomes: Sequ
         return COVERAGE
     if abstention is not None and abstention.label == NEEDLESS_ABSTENTION:
         return ABSTENTION
+    if any(scores.get(name) is not None and scores[name].label == label for name, label in _CONTEXT_FAILURES):
+        return CONTEXT
     faithfulness = scores.get("faithfulness")
     if faithfulness is not None and faithfulness.label != "supported" and _grounding_check_allowed(interaction):
         return HARNESS  # a check meant to stop unsupported answers let this one through
     return GENERATION
 
 
+# Retrieval faults: the answer rests on a stale or unapproved source, stitches versions, uses a
+# document the asker may not read, or a chunk cut off its qualifier.
+_CONTEXT_FAILURES = (
+    ("freshness", "stale_used"),
+    ("conflicting_sources", "conflicting"),
+    ("permission_leak", "leaked"),
+    ("chunk_boundary", "cut"),
+    ("context_precision", "irrelevant"),
+)
 _GROUNDING_WORDS = ("ground", "halluc", "faithful", "fact", "support", "citation")
 
 

@@ -78,7 +78,7 @@ def test_injected_faults_are_detected_with_high_recall_and_precision(
 
 def test_slo_summary_counts_good_and_total_events(demo_run: tuple[DemoReport, str, str]) -> None:
     report, _, _ = demo_run
-    assert set(report.slos) == {"faithfulness", "answer-relevance", "abstention"}
+    assert set(report.slos) == {"faithfulness", "answer-relevance", "safety", "freshness", "abstention"}
     abstention = report.slos["abstention"]
     assert abstention["total"] == N
     bad = sum(report.faults[k].injected for k in ("needless_abstention", "answered_without_context"))

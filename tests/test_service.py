@@ -91,7 +91,7 @@ def test_spans_from_the_sdk_exporter_are_scored_enriched_and_forwarded(
     trace_id = send_rag_trace(provider, "Customers may request a refund within 45 days of delivery.")
     provider.force_flush()
     wait_for(lambda: interactions(service) == 1)
-    wait_for(lambda: len(receiver.spans) == 4 and len(receiver.logs) == 3)
+    wait_for(lambda: len(receiver.spans) == 4 and len(receiver.logs) >= 3)
     generation_span = next(s for s in receiver.spans if s.name == "chat m1")
     enriched = attrs(generation_span)
     assert enriched["mre.score.faithfulness"] == 0.0
@@ -101,11 +101,9 @@ def test_spans_from_the_sdk_exporter_are_scored_enriched_and_forwarded(
     for record in receiver.logs:
         assert record.event_name == "gen_ai.evaluation.result"
         assert record.trace_id.hex() == trace_id and record.span_id == generation_span.span_id
-    assert {attrs(r)[sc.GEN_AI_EVALUATION_NAME] for r in receiver.logs} == {
-        "faithfulness",
-        "answer_relevance",
-        "abstention",
-    }
+    names = {attrs(r)[sc.GEN_AI_EVALUATION_NAME] for r in receiver.logs}
+    assert {"faithfulness", "answer_relevance", "abstention", "safety"} <= names
+    assert len(names) == len(receiver.logs)  # one record per score
     provider.shutdown()
 
 
@@ -193,7 +191,9 @@ def test_a_dead_downstream_loses_nothing_below_the_queue_bound(capture_on: None)
     try:
         send_rag_trace(provider, CONTEXT)
         provider.force_flush()
-        wait_for(lambda: len(receiver.spans) == 4)
+        wait_for(lambda: len(receiver.spans) == 4 and len(receiver.logs) > 0)
+        time.sleep(0.3)
+        first_records = len(receiver.logs)
         receiver.stop()  # the downstream dies
         for _ in range(5):
             send_rag_trace(provider, CONTEXT)
@@ -202,7 +202,15 @@ def test_a_dead_downstream_loses_nothing_below_the_queue_bound(capture_on: None)
         time.sleep(0.5)
         assert running.forwarder is not None and running.forwarder.queued_items > 0
         revived = Receiver(port)  # and comes back on the same address
-        wait_for(lambda: len(revived.spans) == 20 and len(revived.logs) == 15, timeout=30)
+        scores = sum(
+            s.value
+            for family in running.registry.collect()
+            if family.name == "mre_evaluation_score"
+            for s in family.samples
+            if s.name == "mre_evaluation_score_count"
+        )
+        # Every span and one evaluation record per score reach the revived downstream.
+        wait_for(lambda: len(revived.spans) == 20 and len(revived.logs) == scores - first_records, timeout=30)
         assert running.forwarder.stats.dropped == {}
         assert running.forwarder.stats.retries > 0
         revived.stop()

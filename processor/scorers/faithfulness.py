@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from mre.processor.scorers._context import Unit, context_units, coverage
 from mre.processor.scorers.text import (
@@ -94,6 +95,10 @@ def check_claim(claim: str, units: tuple[Unit, ...]) -> ClaimVerdict:
     if not candidates:
         best = scored[0][0] if scored else 0.0
         return ClaimVerdict(claim, False, REASON_UNSUPPORTED, f"best context match covers {best:.0%} of its terms")
+    if claimed_quantities or claimed_qualifiers:
+        # Prefer a candidate that carries the claim's numbers: with two versions of a policy in the
+        # context, the one stating the claimed figure is the one the claim rests on.
+        candidates.sort(key=lambda u: -sum(quantity_supported(q, u.quantities) for q in claimed_quantities))
     first_failure: ClaimVerdict | None = None
     for unit in candidates:
         failure = _mismatch(claim, claimed_quantities, claimed_qualifiers, unit)
@@ -140,6 +145,13 @@ def _fmt(q: Quantity) -> str:
     return f"{value} {q.unit}" if q.unit else value
 
 
+@lru_cache(maxsize=2048)
+def claim_verdicts(answer: str, contexts: tuple[str, ...]) -> tuple[ClaimVerdict, ...]:
+    """Cached: several scorers ask which claims rest on which document."""
+    units = context_units(contexts)
+    return tuple(check_claim(c, units) for c in claims(answer))
+
+
 def faithfulness(interaction: Interaction) -> Score | None:
     contexts = interaction.contexts
     answer = interaction.answer
@@ -149,7 +161,7 @@ def faithfulness(interaction: Interaction) -> Score | None:
     if not answer_claims:
         return None
     units = context_units(contexts)
-    verdicts = [check_claim(c, units) for c in answer_claims]
+    verdicts = claim_verdicts(answer, tuple(contexts))
     unsupported = [v for v in verdicts if not v.supported]
     # The value grades support rather than counting claims: a claim that contradicts its source (a
     # number, a qualifier, a negation) counts 0; one the context covers too little counts half its

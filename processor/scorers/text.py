@@ -137,6 +137,22 @@ STOPWORDS = frozenset(
         "document",
         "documents",
         "context",
+        # Hedges and fillers carry no fact to check.
+        "think",
+        "believe",
+        "seems",
+        "seem",
+        "probably",
+        "likely",
+        "perhaps",
+        "possibly",
+        "maybe",
+        "certainly",
+        "definitely",
+        "actually",
+        "basically",
+        "generally",
+        "usually",
     ]
 )
 

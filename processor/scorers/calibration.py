@@ -1,0 +1,45 @@
+"""Confidence calibration: confident wording on a weakly supported answer (the dangerous case), or
+hedged wording on a well supported one."""
+
+from __future__ import annotations
+
+import re
+
+from mre.processor.scorers.faithfulness import faithfulness
+
+from mre.model import Interaction, Score
+
+_CONFIDENT = re.compile(
+    r"\b(?:definitely|certainly|always|never|guaranteed|without (?:a )?doubt|absolutely|clearly|undoubtedly|"
+    r"is required|must)\b",
+    re.I,
+)
+_HEDGED = re.compile(
+    r"\b(?:might|may be|possibly|perhaps|probably|likely|i think|i believe|it seems|not sure|unclear|"
+    r"could be|approximately|roughly)\b",
+    re.I,
+)
+WEAK_SUPPORT = 0.5
+STRONG_SUPPORT = 0.85
+
+
+def confidence_calibration(interaction: Interaction) -> Score | None:
+    support = faithfulness(interaction)
+    if support is None or interaction.answer is None:
+        return None
+    confident = bool(_CONFIDENT.search(interaction.answer))
+    hedged = bool(_HEDGED.search(interaction.answer))
+    if confident and not hedged and support.value < WEAK_SUPPORT:
+        label, value = "overconfident", 0.0
+    elif hedged and not confident and support.value >= STRONG_SUPPORT:
+        label, value = "underconfident", 0.5
+    else:
+        label, value = "calibrated", 1.0
+    tone = "confident" if confident and not hedged else ("hedged" if hedged and not confident else "neutral")
+    return Score(
+        "confidence_calibration",
+        value,
+        label,
+        f"{tone} wording on an answer with support {support.value:.2f}",
+        {"tone": tone, "support": round(support.value, 3)},
+    )

@@ -1,0 +1,192 @@
+"""Scorers of where the answer's facts came from: freshness and authority (superseded versions,
+unapproved drafts, age), conflicting versions of one document, permission leaks, citations."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from mre.processor.scorers._context import context_units
+from mre.processor.scorers._support import support
+from mre.processor.scorers.faithfulness import check_claim
+from mre.processor.scorers.text import split_sentences
+
+from mre import semconv as sc
+from mre.model import Document, Interaction, Score
+
+# Age alone does not make a policy wrong: by default age is reported, not judged. Set a limit for
+# corpora where it does (news, prices): older sources then count as stale.
+MAX_AGE_DAYS: float | None = None
+_UNAPPROVED = frozenset({"draft", "proposed", "pending", "unapproved", "deprecated", "archived", "superseded"})
+_PUBLIC = frozenset({"all", "*", "public", "everyone"})
+_CITATION = re.compile(r"\[([A-Za-z0-9_.:\-]+(?:\s*,\s*[A-Za-z0-9_.:\-]+)*)\]")
+
+
+def _age_days(doc: Document, now: datetime) -> float | None:
+    raw = doc.metadata.get(sc.META_UPDATED_AT)
+    if not isinstance(raw, str):
+        return None
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (now - when).total_seconds() / 86400
+
+
+def _now(interaction: Interaction) -> datetime:
+    if interaction.end_ns:
+        return datetime.fromtimestamp(interaction.end_ns / 1e9, tz=UTC)
+    return datetime.now(tz=UTC)
+
+
+def _authority_problems(doc: Document) -> list[str]:
+    problems = []
+    if doc.metadata.get(sc.META_SUPERSEDED_BY):
+        problems.append(f"superseded by {doc.metadata[sc.META_SUPERSEDED_BY]}")
+    status = doc.metadata.get(sc.META_STATUS)
+    if isinstance(status, str) and status.lower() in _UNAPPROVED:
+        problems.append(f"status {status.lower()}")
+    return problems
+
+
+def freshness(interaction: Interaction, max_age_days: float | None = MAX_AGE_DAYS) -> Score | None:
+    """0 when the answer rests on a superseded, unapproved or stale source; 0.5 when such a source was
+    only retrieved; 1 otherwise. None when no document carries freshness metadata."""
+    docs = interaction.documents
+    if not docs:
+        return None
+    if not any(
+        sc.META_UPDATED_AT in d.metadata or sc.META_SUPERSEDED_BY in d.metadata or sc.META_STATUS in d.metadata
+        for d in docs
+    ):
+        return None
+    now = _now(interaction)
+    s = support(interaction)
+    used_ids = {s.documents[i].id for i in s.used} if s else set()
+    findings = []
+    for doc in docs:
+        problems = _authority_problems(doc)
+        age = _age_days(doc, now)
+        if age is not None and max_age_days is not None and age > max_age_days:
+            problems.append(f"{age:.0f} days old")
+        if problems:
+            findings.append({"document": doc.id, "used": doc.id in used_ids, "problems": problems})
+    used_bad = [f for f in findings if f["used"]]
+    value = 0.0 if used_bad else (0.5 if findings else 1.0)
+    label = "stale_used" if used_bad else ("stale_retrieved" if findings else "fresh")
+    ages = [a for a in (_age_days(d, now) for d in docs) if a is not None]
+    explanation = (
+        "; ".join(
+            f"{f['document']} ({'used' if f['used'] else 'retrieved'}): {', '.join(f['problems'])}" for f in findings
+        )
+        or "every source is current"
+    )
+    return Score(
+        "freshness",
+        value,
+        label,
+        explanation,
+        {"findings": findings, "max_age_days": round(max(ages), 1) if ages else None},
+    )
+
+
+def _family(doc: Document) -> str | None:
+    family = doc.metadata.get("family") or doc.metadata.get(sc.META_SOURCE)
+    return str(family) if family else None
+
+
+def conflicting_sources(interaction: Interaction) -> Score | None:
+    """0 when the answer draws on several versions of one document family (a policy stitched from a
+    draft and two versions); 1 otherwise."""
+    s = support(interaction)
+    if s is None or not s.used:
+        return None
+    versions: dict[str, set[str]] = {}
+    for i in s.used:
+        doc = s.documents[i]
+        family = _family(doc)
+        if family is not None:
+            versions.setdefault(family, set()).add(str(doc.metadata.get(sc.META_VERSION, doc.id)))
+    conflicts = {family: sorted(v) for family, v in versions.items() if len(v) > 1}
+    explanation = (
+        "; ".join(f"{family}: versions {', '.join(v)}" for family, v in conflicts.items())
+        or "the answer draws on one version per document family"
+    )
+    return Score(
+        "conflicting_sources",
+        0.0 if conflicts else 1.0,
+        "conflicting" if conflicts else "consistent",
+        explanation,
+        {"conflicts": conflicts},
+    )
+
+
+def _allowed(acl: Any, principal: str) -> bool:
+    if isinstance(acl, str):
+        acl = [a.strip() for a in acl.split(",")]
+    if not isinstance(acl, list | tuple | set | frozenset):
+        return True  # no usable ACL: nothing to enforce
+    entries = {str(a).lower() for a in acl}
+    return bool(entries & _PUBLIC) or principal.lower() in entries
+
+
+def permission_leak(interaction: Interaction) -> Score | None:
+    """0 when a document whose ACL excludes the requesting principal was used in the answer; 0.5 when
+    one was only retrieved. None when the principal or the ACLs were not captured."""
+    docs = interaction.documents
+    if interaction.principal is None or not docs or not any(sc.META_ACL in d.metadata for d in docs):
+        return None
+    s = support(interaction)
+    used_ids = {s.documents[i].id for i in s.used} if s else set()
+    denied = [
+        d.id for d in docs if sc.META_ACL in d.metadata and not _allowed(d.metadata[sc.META_ACL], interaction.principal)
+    ]
+    leaked = [d for d in denied if d in used_ids]
+    value = 0.0 if leaked else (0.5 if denied else 1.0)
+    label = "leaked" if leaked else ("over_retrieved" if denied else "ok")
+    explanation = (
+        f"principal {interaction.principal!r} may not read: {', '.join(denied)}"
+        + (f" (used: {', '.join(leaked)})" if leaked else "")
+        if denied
+        else f"every document is readable by {interaction.principal!r}"
+    )
+    return Score("permission_leak", value, label, explanation, {"denied": denied, "used": leaked})
+
+
+def citations(interaction: Interaction) -> Score | None:
+    """Share of citations ``[doc-id]`` that name a retrieved document which supports the sentence."""
+    answer, docs = interaction.answer, interaction.documents
+    if answer is None or docs is None:
+        return None
+    by_id: Mapping[str, Document] = {d.id: d for d in docs}
+    checked = []
+    for sentence in split_sentences(answer):
+        cited = [c.strip() for group in _CITATION.findall(sentence) for c in group.split(",")]
+        if not cited:
+            continue
+        claim = _CITATION.sub("", sentence).strip()
+        for doc_id in cited:
+            doc = by_id.get(doc_id)
+            if doc is None:
+                checked.append({"citation": doc_id, "valid": False, "reason": "not among the retrieved documents"})
+            elif not doc.content:
+                continue  # text not captured: cannot judge this citation
+            elif check_claim(claim, context_units([doc.content])).supported:
+                checked.append({"citation": doc_id, "valid": True, "reason": ""})
+            else:
+                checked.append({"citation": doc_id, "valid": False, "reason": "does not support the sentence"})
+    if not checked:
+        return None
+    valid = sum(1 for c in checked if c["valid"])
+    value = valid / len(checked)
+    invalid = [c for c in checked if not c["valid"]]
+    explanation = (
+        "; ".join(f"[{c['citation']}] {c['reason']}" for c in invalid)
+        if invalid
+        else f"all {len(checked)} citations hold"
+    )
+    return Score("citations", value, "valid" if not invalid else "invalid", explanation, {"citations": checked})
