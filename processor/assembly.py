@@ -44,7 +44,7 @@ class TraceAssembler:
         max_traces: int = 10_000,
         max_bytes: int = 256 * 1024 * 1024,
         max_spans_per_trace: int = 2_000,
-        remember_released: int = 50_000,
+        remember_released: int = 20_000,
     ) -> None:
         if grace_s < 0 or timeout_s <= 0 or max_traces <= 0 or max_bytes <= 0:
             raise ValueError("assembly bounds must be positive")

@@ -35,7 +35,7 @@ class _Seen:
 
 
 class ConsistencyScorer:
-    def __init__(self, window_s: float = 3600.0, max_questions: int = 50_000) -> None:
+    def __init__(self, window_s: float = 3600.0, max_questions: int = 10_000) -> None:
         self.window_s = window_s
         self.max_questions = max_questions
         self._seen: OrderedDict[frozenset[str], _Seen] = OrderedDict()

@@ -157,21 +157,23 @@ def faithfulness(interaction: Interaction) -> Score | None:
     answer = interaction.answer
     if contexts is None or answer is None or is_abstention(answer):
         return None  # not captured, or nothing claimed
+    return _faithfulness(answer, interaction.question, tuple(contexts))
+
+
+@lru_cache(maxsize=1024)  # other scorers (calibration) ask again for the same answer
+def _faithfulness(answer: str, question: str | None, contexts: tuple[str, ...]) -> Score | None:
     answer_claims = claims(answer)
     if not answer_claims:
         return None
     units = context_units(contexts)
-    verdicts = claim_verdicts(answer, tuple(contexts))
+    verdicts = claim_verdicts(answer, contexts)
     unsupported = [v for v in verdicts if not v.supported]
     # The value grades support rather than counting claims: a claim that contradicts its source (a
     # number, a qualifier, a negation) counts 0; one the context covers too little counts half its
     # strength; a supported claim counts its strength (how much of what it adds the context holds).
     context_terms = frozenset().union(*(u.terms for u in units)) if units else frozenset()
     context_lower = " ".join(contexts).lower()
-    strengths = [
-        claim_strength(v.claim, interaction.question, context_terms, context_lower) * _WEIGHT[v.reason]
-        for v in verdicts
-    ]
+    strengths = [claim_strength(v.claim, question, context_terms, context_lower) * _WEIGHT[v.reason] for v in verdicts]
     value = sum(strengths) / len(strengths)
     if not unsupported:
         label = "supported"

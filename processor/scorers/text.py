@@ -364,7 +364,7 @@ def words(text: str) -> list[str]:
     return _WORD_RE.findall(lowered)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=32768)
 def _stem_cached(word: str) -> str:
     return stem(word)
 
@@ -378,7 +378,7 @@ class Analysis:
     quantities: frozenset[Quantity]
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)  # bounded: ~25 MB at most for typical sentences
 def analyze(text: str) -> Analysis:
     """Cached per sentence: retrieved chunks recur across answers, so their sentences are analysed once."""
     tokens = words(text)
@@ -454,6 +454,7 @@ _ABSTAIN_RE = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)
 def is_abstention(answer: str) -> bool:
     """An answer that declines to answer. Only the opening of the answer counts: a long answer that
     mentions a gap in passing still answers."""
