@@ -43,7 +43,10 @@ $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	$(PIP) install $(INSTALL)'[test,dev]'
+	# The judges extra needs torch: take the CPU build (this machine keeps one on disk) before
+	# sentence-transformers can ask for a CUDA build of several GB.
+	$(PIP) install 'torch==2.13.0'
+	$(PIP) install $(INSTALL)'[test,dev,judges]'
 	@touch $@
 
 clean:

@@ -128,6 +128,7 @@ class FaultPlan:
     seed: int = 7
     model: str = "mre-demo-model-v1"
     answerable_at: float = 0.5  # share of question terms the best sentence must hold
+    judge_replies_garbage: bool = False  # judge mode answers with prose instead of JSON (tests)
 
     def __post_init__(self) -> None:
         unknown = set(self.rates) - set(FAULT_KINDS)
@@ -147,6 +148,9 @@ class Responder:
 
     def respond(self, messages: list[dict[str, Any]]) -> ServedAnswer:
         prompt = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
+        system = " ".join(str(m.get("content", "")) for m in messages if m.get("role") == "system")
+        if "faithfulness judge" in system:
+            return ServedAnswer(prompt, True, None, self._judge(prompt))
         question = prompt.rsplit("Question:", 1)[-1].strip() if "Question:" in prompt else prompt.strip()
         contexts = [(m["id"], m["text"]) for m in _CONTEXT_LINE.finditer(prompt)]
         with self._lock:  # one generator, deterministic for sequential traffic
@@ -187,6 +191,27 @@ class Responder:
         if rng.random() < 0.5:
             answer = f"{answer} [{doc_id}]"
         return ServedAnswer(question, True, fault, answer, (doc_id,))
+
+    def _judge(self, prompt: str) -> str:
+        """Judge mode (an LLM judge's wire protocol): every number of the answer must be in the context
+        and every sentence must share most of its words with it. Replies in the JSON the judge asks for."""
+        if self.plan.judge_replies_garbage:
+            return "I would rather not say."
+        context = prompt.split("CONTEXT:", 1)[-1].split("ANSWER:", 1)[0]
+        answer = prompt.split("ANSWER:", 1)[-1].strip()
+        sentences = [s for s in _SENTENCE.split(answer) if s.strip()]
+        numbers_in_context = {m.group(1).replace(",", "") for m in _NUMBER.finditer(context)}
+        known = _terms(context)
+        unsupported = []
+        for sentence in sentences:
+            numbers = {m.group(1).replace(",", "") for m in _NUMBER.finditer(sentence)}
+            words = _terms(sentence)
+            if numbers - numbers_in_context or (words and len(words & known) / len(words) < 0.7):
+                unsupported.append(sentence)
+        score = 1.0 - len(unsupported) / len(sentences) if sentences else 0.0
+        label = "supported" if not unsupported else ("unsupported" if score == 0 else "partially_supported")
+        explanation = "all claims supported" if not unsupported else f"unsupported: {unsupported[0][:80]}"
+        return json.dumps({"score": score, "label": label, "explanation": explanation})
 
     def _pick_fault(self, answer: str, context_text: str) -> str | None:
         applicable = ["unsupported_sentence", "needless_abstention"]

@@ -14,6 +14,7 @@ from typing import Protocol
 from mre.exporters.forward import OtlpForwarder
 from mre.processor.assembly import TraceAssembler
 from mre.processor.health import BAD_INPUT
+from mre.processor.judges.cascade import DECISIONS
 from mre.processor.pipeline import ScoringPipeline
 from mre.processor.worker import WorkerStats
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -88,6 +89,12 @@ class PrometheusSink:
             [sc.LABEL_SERVICE, sc.LABEL_CAUSE],
             registry=registry,
         )
+        self.judge_decisions = Counter(
+            "mre_judge_decisions",
+            "Why each answer was or was not escalated to a judge (cascade decisions)",
+            [sc.LABEL_EVALUATION, "decision"],
+            registry=registry,
+        )
         self.scoring_duration = Histogram(
             sc.METRIC_SCORING_DURATION,
             "Time to score one interaction with all configured scorers",
@@ -103,6 +110,9 @@ class PrometheusSink:
         self.interactions.labels(service, model).inc()
         for name, score in evaluation.scores.items():
             self.scores.labels(service, model, name).observe(score.value, exemplar=exemplar)
+            escalation = score.details.get("escalation")
+            if isinstance(escalation, dict) and escalation.get("decision") in DECISIONS:
+                self.judge_decisions.labels(name, escalation["decision"]).inc()
         for outcome in evaluation.slo_outcomes:
             self.slo_events.labels(service, outcome.slo, "good" if outcome.good else "bad").inc()
         if evaluation.cause is not None:

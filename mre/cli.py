@@ -107,8 +107,15 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"mre serve: {exc}", file=sys.stderr)
         return 2
     headers = [("authorization", f"Bearer {args.forward_token}")] if args.forward_token else []
+    judged = _judged_faithfulness(args)
+    scorers = None
+    if judged is not None:
+        from mre.processor.scorers import default_scorers
+
+        scorers = {**default_scorers(), "faithfulness": judged}
     running = start_service(
         config,
+        scorers=scorers,
         metrics=args.metrics,
         forward=args.forward,
         forward_insecure=not args.forward_tls,
@@ -153,6 +160,9 @@ def _eval(args: argparse.Namespace) -> int:
     for problem in skipped:
         err.print(f"mre eval: skipped {path}: {problem}")
     scorers = default_scorers()
+    judged = _judged_faithfulness(args)
+    if judged is not None:
+        scorers["faithfulness"] = judged
     if args.scorers:
         names = [n.strip() for n in args.scorers.split(",") if n.strip()]
         unknown = sorted(set(names) - set(scorers))
@@ -200,6 +210,35 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _judged_faithfulness(args: argparse.Namespace) -> Any:
+    import os
+
+    from mre.processor.judges import build_faithfulness
+
+    low, _, high = (args.judge_band or "0.2,0.85").partition(",")
+    return build_faithfulness(
+        judge_url=args.judge_url,
+        judge_model=args.judge_model,
+        judge_api_key=os.environ.get("MRE_JUDGE_API_KEY", "unused"),
+        embedding=args.embedding_judge,
+        band=(float(low), float(high)),
+        sample_rate=args.judge_sample_rate,
+        rate_per_s=args.judge_rate,
+        budget_per_day=args.judge_budget,
+    )
+
+
+def _add_judge_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("judges (extras; the default is offline)")
+    group.add_argument("--judge-url", help="OpenAI-compatible endpoint of an LLM judge (key in MRE_JUDGE_API_KEY)")
+    group.add_argument("--judge-model", default="gpt-4o-mini", help="the judge's model name")
+    group.add_argument("--embedding-judge", action="store_true", help="escalate to the bundled embedding model")
+    group.add_argument("--judge-band", help="uncertain band of the offline score that escalates (default 0.2,0.85)")
+    group.add_argument("--judge-sample-rate", type=float, default=1.0, help="share of uncertain answers escalated")
+    group.add_argument("--judge-rate", type=float, help="judge calls per second at most")
+    group.add_argument("--judge-budget", type=float, help="judge calls per day at most")
+
+
 def _num(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -231,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--scorers", help="comma-separated scorer names (default: the offline default set)")
     evaluate.add_argument("--skip-invalid", action="store_true", help="skip malformed lines instead of failing")
     evaluate.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    _add_judge_options(evaluate)
     evaluate.set_defaults(func=_eval)
 
     serve = sub.add_parser("serve", help="score spans received over OTLP/gRPC (behind an OpenTelemetry Collector)")
@@ -247,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-message-bytes", type=int, default=16 * 1024 * 1024, help="largest request accepted")
     serve.add_argument("--grace", type=float, default=2.0, help="seconds to wait after a trace's root span ends")
     serve.add_argument("--trace-timeout", type=float, default=60.0, help="seconds before a rootless trace is scored")
+    _add_judge_options(serve)
     serve.set_defaults(func=_serve)
     return parser
 
