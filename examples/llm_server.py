@@ -1,7 +1,9 @@
 """A local OpenAI-compatible model server that answers from the context it is given, and injects
 known faults at known rates so the demo can measure what mre-otel detects.
 
-It speaks ``POST /v1/chat/completions`` (non-streaming) and ``GET /v1/models``. The prompt must carry
+It speaks the OpenAI API (``/v1/chat/completions`` with streaming, ``/v1/responses``,
+``/v1/embeddings``, ``/v1/moderations``, ``GET /v1/models``) and Anthropic's ``/v1/messages`` (with
+streaming); a model named ``fail-<status>`` answers with that HTTP error. The prompt must carry
 the context as lines ``[doc-id] text`` and the question after ``Question:`` (see ``rag_app``). The
 server answers with the context sentence that best matches the question, lightly rephrased; when
 nothing matches it abstains. Faults, decided per request from a seeded generator:
@@ -21,9 +23,12 @@ import json
 import random
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from mre.examples import llm_wire as wire
 
 FAULT_KINDS = (
     "invented_number",
@@ -129,6 +134,7 @@ class FaultPlan:
     model: str = "mre-demo-model-v1"
     answerable_at: float = 0.5  # share of question terms the best sentence must hold
     judge_replies_garbage: bool = False  # judge mode answers with prose instead of JSON (tests)
+    style: bool = True  # vary the phrasing (prefixes, citations, a second sentence); off: the bare sentence
 
     def __post_init__(self) -> None:
         unknown = set(self.rates) - set(FAULT_KINDS)
@@ -174,7 +180,7 @@ class Responder:
             return ServedAnswer(question, False, None, rng.choice(_ABSTAIN))
         _, doc_id, sentences, i = best
         answer = sentences[i]
-        if i + 1 < len(sentences) and rng.random() < 0.25:
+        if self.plan.style and i + 1 < len(sentences) and rng.random() < 0.25:
             answer = f"{answer} {sentences[i + 1]}"
         fault = self._pick_fault(answer, context_text)
         if fault == "needless_abstention":
@@ -185,10 +191,10 @@ class Responder:
             answer = self._drop_qualifier(answer)
         elif fault == "unsupported_sentence":
             answer = f"{answer} {rng.choice(_UNSUPPORTED)}"
-        prefix = rng.choice(_STYLE_PREFIX)
+        prefix = rng.choice(_STYLE_PREFIX) if self.plan.style else ""
         if prefix:
             answer = prefix + answer[0].lower() + answer[1:]
-        if rng.random() < 0.5:
+        if self.plan.style and rng.random() < 0.5:
             answer = f"{answer} [{doc_id}]"
         return ServedAnswer(question, True, fault, answer, (doc_id,))
 
@@ -277,55 +283,138 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
 
+    def _stream(self, events: Iterator[bytes]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        for event in events:
+            self.wfile.write(event)
+            self.wfile.flush()
+        self.close_connection = True
+
+    def _error(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
+        self._send(status, {"type": "error", "error": {"message": message, "type": kind}})
+
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         try:
             request = json.loads(self.rfile.read(length) or b"{}")
         except ValueError:
-            self._send(400, {"error": {"message": "invalid JSON", "type": "invalid_request_error"}})
+            self._error(400, "invalid JSON")
             return
-        if not self.path.rstrip("/").endswith("/chat/completions"):
-            self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+        if not isinstance(request, dict):
+            self._error(400, "expected a JSON object")
             return
-        messages = request.get("messages")
-        if not isinstance(messages, list) or request.get("stream"):
-            self._send(
-                400,
-                {
-                    "error": {
-                        "message": "messages required; streaming unsupported",
-                        "type": "invalid_request_error",
-                    }
-                },
-            )
+        path = self.path.rstrip("/")
+        model = request.get("model")
+        if isinstance(model, str) and model.startswith("fail-"):
+            # A model name that asks for an error: tests of the error paths (fail-500, fail-429...).
+            status = int(model.split("-", 1)[1]) if model.split("-", 1)[1].isdigit() else 500
+            self._error(status, f"simulated failure for {model}", "api_error")
             return
+        for suffix, route in (
+            ("/chat/completions", self._chat),
+            ("/responses", self._responses),
+            ("/embeddings", self._embeddings),
+            ("/moderations", self._moderations),
+            ("/messages", self._messages),
+        ):
+            if path.endswith(suffix):
+                route(request)
+                return
+        self._error(404, "not found")
+
+    def _answer(self, messages: list[dict[str, Any]]) -> tuple[str, ServedAnswer, int]:
         owner = self.server.owner
         served = owner.responder.respond(messages)
         response_id = owner.next_id()
         owner.record(response_id, served)
-        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
-        completion_tokens = len(served.answer.split())
-        self._send(
-            200,
-            {
-                "id": response_id,
-                "object": "chat.completion",
-                "created": 0,
-                "model": owner.plan.model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": served.answer},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion_tokens,
-                    "total_tokens": prompt_tokens + completion_tokens,
-                },
-            },
-        )
+        prompt_tokens = sum(wire.tokens(str(m.get("content", ""))) for m in messages)
+        return response_id, served, prompt_tokens
+
+    def _chat(self, request: dict[str, Any]) -> None:
+        messages = request.get("messages")
+        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+            self._error(400, "messages must be a list of message objects")
+            return
+        response_id, served, prompt = self._answer(messages)
+        model = self.server.owner.plan.model
+        tools = request.get("tools")
+        if request.get("tool_choice") == "required" and isinstance(tools, list) and tools:
+            name = str(((tools[0] or {}).get("function") or {}).get("name", "tool"))
+            call = {
+                "id": f"call_{response_id[-6:]}",
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps({"question": served.question})},
+            }
+            if request.get("stream"):
+                self._stream(wire.tool_call_stream(response_id, model, call))
+            else:
+                self._send(200, wire.tool_call_completion(response_id, model, call, prompt))
+            return
+        if request.get("stream"):
+            include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
+            self._stream(wire.chat_stream(response_id, model, served.answer, prompt, include_usage))
+        else:
+            self._send(200, wire.chat_completion(response_id, model, served.answer, prompt))
+
+    def _responses(self, request: dict[str, Any]) -> None:
+        given = request.get("input")
+        if isinstance(given, str):
+            messages = [{"role": "user", "content": given}]
+        elif isinstance(given, list):
+            messages = [
+                {"role": m.get("role", "user"), "content": wire.anthropic_text(m.get("content"))}
+                for m in given
+                if isinstance(m, dict)
+            ]
+        else:
+            self._error(400, "input must be a string or a list")
+            return
+        if isinstance(request.get("instructions"), str):
+            messages.insert(0, {"role": "system", "content": request["instructions"]})
+        response_id, served, prompt = self._answer(messages)
+        model = self.server.owner.plan.model
+        if request.get("stream"):
+            self._stream(wire.response_stream(response_id, model, served.answer, prompt))
+        else:
+            self._send(200, wire.response_object(response_id, model, served.answer, prompt))
+
+    def _embeddings(self, request: dict[str, Any]) -> None:
+        given = request.get("input")
+        inputs = [given] if isinstance(given, str) else given
+        if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+            self._error(400, "input must be a string or a list of strings")
+            return
+        self._send(200, wire.embeddings(str(request.get("model", "embedding-model")), inputs))
+
+    def _moderations(self, request: dict[str, Any]) -> None:
+        given = request.get("input")
+        inputs = [given] if isinstance(given, str) else given
+        if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+            self._error(400, "input must be a string or a list of strings")
+            return
+        owner = self.server.owner
+        self._send(200, wire.moderation(owner.next_id(), str(request.get("model") or "omni-moderation-latest"), inputs))
+
+    def _messages(self, request: dict[str, Any]) -> None:
+        messages = request.get("messages")
+        if not isinstance(messages, list) or not isinstance(request.get("max_tokens"), int):
+            self._error(400, "messages and max_tokens are required")
+            return
+        flat = [{"role": m.get("role"), "content": wire.anthropic_text(m.get("content"))} for m in messages]
+        system = request.get("system")
+        if system:
+            flat.insert(0, {"role": "system", "content": wire.anthropic_text(system)})
+        response_id, served, prompt = self._answer(flat)
+        response_id = response_id.replace("chatcmpl", "msg")
+        model = str(request.get("model") or self.server.owner.plan.model)
+        if request.get("stream"):
+            self._stream(wire.message_stream(response_id, model, served.answer, prompt))
+        else:
+            self._send(200, wire.message(response_id, model, served.answer, prompt))
 
 
 class _Server(ThreadingHTTPServer):

@@ -17,7 +17,8 @@ import importlib
 import logging
 from typing import Any
 
-from mre.instrumentation._settings import capture_content, set_default_capture
+from mre.instrumentation._redaction import set_redactor
+from mre.instrumentation._settings import capture_content, checking, set_default_capture
 from mre.instrumentation._stages import (
     GenerationStep,
     GuardrailStep,
@@ -46,11 +47,20 @@ def _load(path: str) -> Any:
 def instrument(
     *,
     tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
     capture_content: bool = True,
+    redact: bool | Callable[[str], str] = False,
     libraries: list[str] | None = None,
 ) -> list[str]:
-    """Instrument every supported library that is installed; returns the names instrumented."""
+    """Instrument every supported library that is installed; returns the names instrumented.
+
+    ``redact=True`` masks PII and secrets with typed placeholders before anything is recorded;
+    a callable ``str -> str`` is used as the redaction hook instead."""
     set_default_capture(capture_content)
+    if redact is True:
+        set_redactor(redactor())
+    elif callable(redact):
+        set_redactor(redact)
     done = []
     for name, (library, path) in INSTRUMENTORS.items():
         if libraries is not None and name not in libraries:
@@ -62,7 +72,9 @@ def instrument(
         try:
             instrumentor = _load(path)()
             if not instrumentor.is_instrumented_by_opentelemetry:
-                instrumentor.instrument(tracer_provider=tracer_provider, skip_dep_check=True)
+                instrumentor.instrument(
+                    tracer_provider=tracer_provider, meter_provider=meter_provider, skip_dep_check=True
+                )
             done.append(name)
         except Exception:
             logger.warning("could not instrument %s", name, exc_info=True)
@@ -84,6 +96,7 @@ __all__ = [
     "GuardrailStep",
     "RetrievalStep",
     "capture_content",
+    "checking",
     "generation",
     "guardrail",
     "guardrail_check",
@@ -91,5 +104,6 @@ __all__ = [
     "retrieval",
     "retriever",
     "set_default_capture",
+    "set_redactor",
     "uninstrument",
 ]

@@ -6,11 +6,14 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from mre.instrumentation._redaction import redact
+
 from mre.model import Document
 
 
 def text_part(text: str) -> dict[str, str]:
-    return {"type": "text", "content": text}
+    """Every piece of recorded text passes here, so redaction applies to all of it."""
+    return {"type": "text", "content": redact(text)}
 
 
 def message_parts(content: Any) -> list[dict[str, Any]]:
@@ -61,7 +64,7 @@ def input_messages_json(messages: Iterable[Any]) -> str:
                 {
                     "type": "tool_call_response",
                     "id": message.get("tool_call_id"),
-                    "response": message.get("content"),
+                    "response": redact(message["content"]) if isinstance(message.get("content"), str) else None,
                 }
             ]
         out.append(entry)
@@ -116,5 +119,7 @@ def documents_json(documents: Sequence[Document], with_content: bool) -> str:
         item = doc.to_json()
         if not with_content:
             item.pop("content", None)
+        elif isinstance(item.get("content"), str):
+            item["content"] = redact(item["content"])
         items.append(item)
     return json.dumps(items, ensure_ascii=False, default=str)

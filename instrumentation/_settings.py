@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
+from collections.abc import Iterator
 
 from mre import semconv as sc
 
@@ -48,3 +51,25 @@ def capture_content() -> bool:
             _Settings.default_capture,
         )
     return _Settings.default_capture
+
+
+_GUARDRAIL_TARGET: contextvars.ContextVar[str] = contextvars.ContextVar("mre_guardrail_target", default="input")
+
+
+def guardrail_target() -> str:
+    """What a library guardrail call (e.g. OpenAI moderations) is checking: ``input`` unless the app
+    said otherwise with :func:`checking`."""
+    return _GUARDRAIL_TARGET.get()
+
+
+@contextlib.contextmanager
+def checking(target: str) -> Iterator[None]:
+    """``with checking("output"): client.moderations.create(input=answer)`` marks the call as an
+    output guardrail."""
+    if target not in sc.GUARDRAIL_TARGETS:
+        raise ValueError(f"target must be 'input' or 'output', got {target!r}")
+    token = _GUARDRAIL_TARGET.set(target)
+    try:
+        yield
+    finally:
+        _GUARDRAIL_TARGET.reset(token)

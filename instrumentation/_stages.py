@@ -32,6 +32,7 @@ from mre.instrumentation._content import (
     text_part,
 )
 from mre.instrumentation._guard import never_raise
+from mre.instrumentation._redaction import redact
 from mre.instrumentation._settings import capture_content
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -151,7 +152,7 @@ class GuardrailStep(_StageSpan):
             self._set(sc.GEN_AI_GUARDRAIL_RISK_CATEGORY, list(categories))
         self._set(sc.GEN_AI_GUARDRAIL_RISK_SCORE, score)
         if reason is not None and capture_content():
-            self._set(sc.GEN_AI_GUARDRAIL_VERDICT_REASON, reason)
+            self._set(sc.GEN_AI_GUARDRAIL_VERDICT_REASON, redact(reason))
 
 
 def retrieval(
@@ -169,7 +170,7 @@ def retrieval(
         sc.GEN_AI_REQUEST_TOP_K: top_k,
     }
     if query is not None and capture_content():
-        attributes[sc.GEN_AI_RETRIEVAL_QUERY_TEXT] = query
+        attributes[sc.GEN_AI_RETRIEVAL_QUERY_TEXT] = redact(query)
     return RetrievalStep(f"{sc.OP_RETRIEVAL} {data_source}", attributes, tracer_provider)
 
 

@@ -50,5 +50,5 @@ def capture_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def llm_server() -> Iterator[FaultyLLMServer]:
     """The local OpenAI-compatible server with no faults: answers from the context."""
-    with FaultyLLMServer(FaultPlan(rates={})) as server:
+    with FaultyLLMServer(FaultPlan(rates={}, style=False)) as server:
         yield server

@@ -1,0 +1,56 @@
+"""Coexistence with other GenAI instrumentations of the same library.
+
+Decision (documented in the README): when another instrumentation (official OpenTelemetry,
+OpenLLMetry, OpenInference) already covers a call, mre yields: the user gets that instrumentation's
+span only, and mre's processor reads its dialect anyway. Two checks, so the order of instrumenting
+does not matter:
+
+- at instrument time, a method already wrapped by someone else is not wrapped again;
+- at call time, a call made while another instrumentation's GenAI span for it is current passes
+  through untraced (their wrapper ran first, around ours).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import wrapt
+from opentelemetry import trace
+
+from mre import semconv as sc
+
+MRE_MARK = "_mre_instrumented"
+_FOREIGN_MARKS = ("openinference.span.kind", "llm.request.type", sc.GEN_AI_OPERATION_NAME)
+_GENAI_OPERATIONS = frozenset({*sc.GENERATION_OPERATIONS, "embeddings", "LLM", "EMBEDDING", "chat", "completion"})
+
+
+def wrapped_by_other(owner: Any, attribute: str) -> bool:
+    """True when ``owner.attribute`` is already a wrapt wrapper that is not ours."""
+    target = owner.__dict__.get(attribute) if hasattr(owner, "__dict__") else None
+    # Every instrumentation of these libraries patches with wrapt; plain decorators (functools.wraps
+    # also sets __wrapped__) are the library's own and do not count.
+    if not isinstance(target, wrapt.ObjectProxy):
+        return False
+    wrapper = getattr(target, "_self_wrapper", None)
+    return not getattr(wrapper, MRE_MARK, False)
+
+
+def foreign_genai_span_active() -> bool:
+    """True when the current span is another instrumentation's GenAI client span (not ours)."""
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return False
+    scope = getattr(span, "instrumentation_scope", None)
+    if scope is not None and scope.name.startswith("mre."):
+        return False
+    attributes = getattr(span, "attributes", None) or {}
+    for key in _FOREIGN_MARKS:
+        value = attributes.get(key)
+        if value is not None and str(value) in _GENAI_OPERATIONS:
+            return True
+    return False
+
+
+def mark(wrapper: Any) -> Any:
+    setattr(wrapper, MRE_MARK, True)
+    return wrapper
