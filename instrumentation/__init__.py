@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from mre.instrumentation._redaction import set_redactor
@@ -29,7 +30,10 @@ from mre.instrumentation._stages import (
     retrieval,
     retriever,
 )
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
+
+from mre.redaction import redactor
 
 logger = logging.getLogger(__name__)
 

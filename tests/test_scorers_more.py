@@ -13,9 +13,10 @@ from mre.processor.scorers.retrieval_quality import (
     context_precision,
     lost_in_the_middle,
 )
-from mre.processor.scorers.safety import find_sensitive, luhn_valid, safety
+from mre.processor.scorers.safety import safety
 
 from mre.model import Document, GuardrailCheck, Interaction, Retrieval
+from mre.redaction import find_sensitive, luhn_valid
 
 REG_V1 = Document(
     "reg-v1",
