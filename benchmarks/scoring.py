@@ -8,10 +8,9 @@ import time
 from typing import Any
 
 from mre.examples.corpus import load_corpus
+from mre.model import Document, Interaction, Retrieval
 from mre.processor.pipeline import ScoringPipeline
 from mre.processor.scorers.text import words
-
-from mre.model import Document, Interaction, Retrieval
 
 
 def make_interactions(

@@ -19,10 +19,6 @@ import time
 import urllib.request
 from typing import Any
 
-from mre.instrumentation import generation, guardrail, retrieval, set_default_capture
-from mre.processor.assembly import TraceAssembler
-from mre.processor.otlp import decode_spans
-from mre.processor.service import ingest_decoded
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -32,6 +28,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from benchmarks.scoring import make_interactions
+from mre.instrumentation import generation, guardrail, retrieval, set_default_capture
+from mre.processor.assembly import TraceAssembler
+from mre.processor.otlp import decode_spans
+from mre.processor.service import ingest_decoded
 
 BATCH = 512  # spans per export, as the SDK's BatchSpanProcessor sends them
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mre.examples.llm_server import FAULT_KINDS, FaultPlan, ServedAnswer
+from mre.model import Evaluation
 from mre.processor.scorers.abstention import NEEDLESS_ABSTENTION, UNSUPPORTED_ANSWER
 from mre.processor.scorers.faithfulness import (
     REASON_NEGATION,
@@ -23,8 +24,6 @@ from mre.processor.scorers.faithfulness import (
     REASON_QUALIFIER,
     REASON_UNSUPPORTED,
 )
-
-from mre.model import Evaluation
 
 OFF_CORPUS_SHARE = 0.15
 _REASON_TO_FAULT = {
@@ -137,15 +136,16 @@ def run_demo(
     keep_serving: Callable[[str | None], None] | None = None,
 ) -> DemoReport:
     import openai
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
     from mre.examples.llm_server import FaultyLLMServer
     from mre.examples.rag_app import RagApp
     from mre.exporters.embedded import install_embedded
     from mre.instrumentation import set_default_capture
     from mre.instrumentation.openai import OpenAIInstrumentor
-    from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
 
     resource = Resource.create({"service.name": "policy-assistant"})
     tracer_provider = TracerProvider(resource=resource)

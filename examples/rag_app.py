@@ -15,13 +15,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from mre.examples.corpus import Corpus, load_corpus
-from mre.examples.retriever import BM25Index
-from mre.instrumentation import guardrail, retrieval
 from opentelemetry import trace
 from opentelemetry.trace import TracerProvider
 
 from mre import semconv as sc
+from mre.examples.corpus import Corpus, load_corpus
+from mre.examples.retriever import BM25Index
+from mre.instrumentation import guardrail, retrieval
 from mre.model import Document
 
 SYSTEM_PROMPT = (
@@ -99,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import openai
+
     from mre.examples.llm_server import FaultyLLMServer
 
     server = None

@@ -7,15 +7,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry._logs import LoggerProvider
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry, start_http_server
+
 from mre.exporters.evaluation_events import EvaluationEventSink
 from mre.exporters.prometheus import ProcessorHealthCollector, PrometheusSink
 from mre.processor.pipeline import EvaluationSink, ScoringPipeline
 from mre.processor.scorers import Scorer
 from mre.processor.span_processor import BehaviorSpanProcessor
-from opentelemetry._logs import LoggerProvider
-from opentelemetry.sdk.trace import TracerProvider
-from prometheus_client import CollectorRegistry, start_http_server
-
 from mre.slo import DEFAULT_SLOS, SLO
 
 

@@ -18,9 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from mre.exporters.evaluation_events import evaluation_attributes
-from mre.processor.otlp import Origin
-from mre.processor.spans import SpanRecord
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
@@ -35,7 +32,10 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 import mre
 from mre import semconv as sc
+from mre.exporters.evaluation_events import evaluation_attributes
 from mre.model import Evaluation
+from mre.processor.otlp import Origin
+from mre.processor.spans import SpanRecord
 
 logger = logging.getLogger(__name__)
 

@@ -11,18 +11,18 @@ import threading
 from collections.abc import Iterator
 from typing import Protocol
 
-from mre.exporters.forward import OtlpForwarder
-from mre.processor.assembly import TraceAssembler
-from mre.processor.health import BAD_INPUT
-from mre.processor.judges.cascade import DECISIONS
-from mre.processor.pipeline import ScoringPipeline
-from mre.processor.worker import WorkerStats
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from mre import semconv as sc
+from mre.exporters.forward import OtlpForwarder
 from mre.model import Evaluation
+from mre.processor.assembly import TraceAssembler
+from mre.processor.health import BAD_INPUT
+from mre.processor.judges.cascade import DECISIONS
+from mre.processor.pipeline import ScoringPipeline
+from mre.processor.worker import WorkerStats
 
 SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
 SCORING_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)

@@ -7,14 +7,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from mre.exporters.forward import OtlpForwarder
 from mre.exporters.http import serve_http, split_hostport
 from mre.exporters.prometheus import ForwarderHealthCollector, ProcessorHealthCollector, PrometheusSink
 from mre.processor.pipeline import EvaluationSink, ScoringPipeline
 from mre.processor.scorers import Scorer
 from mre.processor.service import DEFAULT_METRICS, BehaviorService, ServiceConfig
-from prometheus_client import CollectorRegistry
-
 from mre.slo import DEFAULT_SLOS, SLO
 
 logger = logging.getLogger(__name__)

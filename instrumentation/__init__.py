@@ -18,6 +18,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import TracerProvider
+
 from mre.instrumentation._redaction import set_redactor
 from mre.instrumentation._settings import capture_content, checking, set_default_capture
 from mre.instrumentation._stages import (
@@ -30,9 +33,6 @@ from mre.instrumentation._stages import (
     retrieval,
     retriever,
 )
-from opentelemetry.metrics import MeterProvider
-from opentelemetry.trace import TracerProvider
-
 from mre.redaction import redactor
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,12 @@ logger = logging.getLogger(__name__)
 # name -> (library module that must import, instrumentor "module:Class")
 INSTRUMENTORS: dict[str, tuple[str, str]] = {
     "openai": ("openai", "mre.instrumentation.openai:OpenAIInstrumentor"),
+    "anthropic": ("anthropic", "mre.instrumentation.anthropic:AnthropicInstrumentor"),
+    "chromadb": ("chromadb", "mre.instrumentation.chromadb:ChromaInstrumentor"),
+    "qdrant": ("qdrant_client", "mre.instrumentation.qdrant:QdrantInstrumentor"),
+    "langchain": ("langchain_core", "mre.instrumentation.langchain:LangChainRetrieverInstrumentor"),
+    "llama_index": ("llama_index.core", "mre.instrumentation.llama_index:LlamaIndexRetrieverInstrumentor"),
+    "presidio": ("presidio_analyzer", "mre.instrumentation.presidio:PresidioInstrumentor"),
 }
 
 

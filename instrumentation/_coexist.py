@@ -14,29 +14,34 @@ from __future__ import annotations
 
 from typing import Any
 
-import wrapt
 from opentelemetry import trace
 
 from mre import semconv as sc
 
 MRE_MARK = "_mre_instrumented"
 _FOREIGN_MARKS = ("openinference.span.kind", "llm.request.type", sc.GEN_AI_OPERATION_NAME)
-_GENAI_OPERATIONS = frozenset({*sc.GENERATION_OPERATIONS, "embeddings", "LLM", "EMBEDDING", "chat", "completion"})
+# What other instrumentations call each family of operations (semconv, OpenInference, OpenLLMetry).
+LLM_OPERATIONS = frozenset({*sc.GENERATION_OPERATIONS, "embeddings", "LLM", "EMBEDDING", "completion"})
+RETRIEVAL_OPERATIONS = frozenset({sc.OP_RETRIEVAL, "RETRIEVER", "vector_db_retrieve", "vectordb"})
+GUARDRAIL_OPERATIONS = frozenset({sc.OP_GUARDRAIL, "apply_guardrail", "GUARDRAIL"})
 
 
 def wrapped_by_other(owner: Any, attribute: str) -> bool:
     """True when ``owner.attribute`` is already a wrapt wrapper that is not ours."""
     target = owner.__dict__.get(attribute) if hasattr(owner, "__dict__") else None
-    # Every instrumentation of these libraries patches with wrapt; plain decorators (functools.wraps
-    # also sets __wrapped__) are the library's own and do not count.
-    if not isinstance(target, wrapt.ObjectProxy):
+    # Every instrumentation of these libraries patches with wrapt (its FunctionWrapper holds the
+    # wrapper in ``_self_wrapper``); plain decorators (functools.wraps) are the library's own.
+    if target is None or not hasattr(target, "__wrapped__"):
         return False
-    wrapper = getattr(target, "_self_wrapper", None)
+    try:
+        wrapper = target._self_wrapper
+    except AttributeError:
+        return False
     return not getattr(wrapper, MRE_MARK, False)
 
 
-def foreign_genai_span_active() -> bool:
-    """True when the current span is another instrumentation's GenAI client span (not ours)."""
+def foreign_genai_span_active(operations: frozenset[str] = LLM_OPERATIONS) -> bool:
+    """True when the current span is another instrumentation's span of the same family (not ours)."""
     span = trace.get_current_span()
     if not span.is_recording():
         return False
@@ -46,7 +51,7 @@ def foreign_genai_span_active() -> bool:
     attributes = getattr(span, "attributes", None) or {}
     for key in _FOREIGN_MARKS:
         value = attributes.get(key)
-        if value is not None and str(value) in _GENAI_OPERATIONS:
+        if value is not None and str(value) in operations:
             return True
     return False
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from mre.instrumentation._redaction import redact
-
+from mre.instrumentation._settings import metadata_keys
 from mre.model import Document
 
 
@@ -86,6 +86,15 @@ def output_messages_json(outputs: Sequence[tuple[str | None, str | None]]) -> st
     )
 
 
+def normalize_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Copy the configured keys (``MRE_METADATA_KEYS``) to the names scoring reads; keep the originals."""
+    out = dict(metadata)
+    for ours, theirs in metadata_keys().items():
+        if ours not in out and theirs in out:
+            out[ours] = out[theirs]
+    return out
+
+
 def as_document(item: Any, rank: int) -> Document:
     """Accept our Document, a mapping (id/content/text/page_content/score/distance/metadata) or a string."""
     if isinstance(item, Document):
@@ -117,6 +126,8 @@ def documents_json(documents: Sequence[Document], with_content: bool) -> str:
     items = []
     for doc in documents:
         item = doc.to_json()
+        if doc.metadata:
+            item["metadata"] = normalize_metadata(doc.metadata)
         if not with_content:
             item.pop("content", None)
         elif isinstance(item.get("content"), str):

@@ -8,13 +8,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from mre.instrumentation._guard import never_raise
-from mre.instrumentation._metrics import Instruments
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from mre import semconv as sc
+from mre.instrumentation._guard import never_raise
+from mre.instrumentation._metrics import Instruments
 
 _METRIC_KEYS = (
     sc.GEN_AI_OPERATION_NAME,

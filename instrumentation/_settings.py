@@ -73,3 +73,25 @@ def checking(target: str) -> Iterator[None]:
         yield
     finally:
         _GUARDRAIL_TARGET.reset(token)
+
+
+# Metadata keys reliability scoring reads, mapped from the names an index actually uses, e.g.
+# MRE_METADATA_KEYS="updated_at=last_modified,acl=allowed_groups,superseded_by=replaced_by".
+ENV_METADATA_KEYS = "MRE_METADATA_KEYS"
+
+
+class _MetadataKeys:
+    mapping: dict[str, str] | None = None
+
+
+def set_metadata_keys(mapping: dict[str, str]) -> None:
+    """``{our_key: your_key}`` for ``updated_at``, ``version``, ``superseded_by``, ``acl``, ``status``."""
+    _MetadataKeys.mapping = dict(mapping)
+
+
+def metadata_keys() -> dict[str, str]:
+    if _MetadataKeys.mapping is None:
+        raw = os.environ.get(ENV_METADATA_KEYS, "")
+        pairs = [p.split("=", 1) for p in raw.split(",") if "=" in p]
+        _MetadataKeys.mapping = {ours.strip(): theirs.strip() for ours, theirs in pairs}
+    return _MetadataKeys.mapping

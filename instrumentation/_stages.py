@@ -24,6 +24,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, ParamSpec, Self, TypeVar
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
+
+import mre
+from mre import semconv as sc
 from mre.instrumentation._content import (
     as_document,
     documents_json,
@@ -34,12 +40,6 @@ from mre.instrumentation._content import (
 from mre.instrumentation._guard import never_raise
 from mre.instrumentation._redaction import redact
 from mre.instrumentation._settings import capture_content
-from opentelemetry import context as otel_context
-from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
-
-import mre
-from mre import semconv as sc
 
 logger = logging.getLogger("mre.instrumentation")
 P = ParamSpec("P")

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import wrapt
+
 from mre.instrumentation._genai import GenAICall
 from mre.instrumentation._guard import never_raise
 

@@ -11,14 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mre.instrumentation._coexist import foreign_genai_span_active, mark
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.trace import SpanKind, Tracer
+
+from mre.instrumentation._coexist import LLM_OPERATIONS, foreign_genai_span_active, mark
 from mre.instrumentation._genai import GenAICall, start_call
 from mre.instrumentation._guard import never_raise
 from mre.instrumentation._metrics import Instruments
 from mre.instrumentation._settings import capture_content
 from mre.instrumentation._stream import TracedAsyncStream, TracedStream
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-from opentelemetry.trace import SpanKind, Tracer
 
 Attributes = dict[str, Any]
 
@@ -40,6 +41,13 @@ class CallSpec:
     response: Callable[[Any, bool], Attributes]  # (response, capture) -> attributes
     stream: Callable[[bool], Accumulator] | None = None  # (capture) -> accumulator, for stream=True
     kind: SpanKind = SpanKind.CLIENT
+    family: frozenset[str] = LLM_OPERATIONS  # what another instrumentation's span for this call is called
+    # Names for positional arguments (the first one of ``retriever.invoke(query)``), so that request
+    # readers see every argument by name.
+    positional: tuple[str, ...] = ()
+    # Another instrumentation that traces this call from a different method (OpenInference wraps the
+    # client's low-level ``request``): when this says so, mre passes the call through.
+    yield_to: Callable[[], bool] | None = None
 
 
 def _is_stream(kwargs: dict[str, Any]) -> bool:
@@ -48,9 +56,10 @@ def _is_stream(kwargs: dict[str, Any]) -> bool:
 
 def make_wrapper(spec: CallSpec, tracer: Tracer, instruments: Instruments | None, is_async: bool) -> Any:
     @never_raise(None)
-    def start(instance: Any, kwargs: dict[str, Any]) -> tuple[GenAICall, bool] | None:
+    def start(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[GenAICall, bool] | None:
         capture = capture_content()
-        attributes = spec.request(instance, kwargs, capture)
+        named = {**dict(zip(spec.positional, args, strict=False)), **kwargs} if args else kwargs
+        attributes = spec.request(instance, named, capture)
         call = start_call(tracer, spec.span_name(attributes), attributes, instruments, spec.kind)
         return (call, capture) if call is not None else None
 
@@ -77,14 +86,18 @@ def make_wrapper(spec: CallSpec, tracer: Tracer, instruments: Instruments | None
         return spec.response(result, capture)
 
     def skip() -> bool:
-        return not is_instrumentation_enabled() or foreign_genai_span_active()
+        return (
+            not is_instrumentation_enabled()
+            or foreign_genai_span_active(spec.family)
+            or (spec.yield_to is not None and spec.yield_to())
+        )
 
     if is_async:
 
         async def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             if skip():
                 return await wrapped(*args, **kwargs)
-            started = start(instance, kwargs)
+            started = start(instance, args, kwargs)
             if started is None:
                 return await wrapped(*args, **kwargs)
             call, capture = started
@@ -103,7 +116,7 @@ def make_wrapper(spec: CallSpec, tracer: Tracer, instruments: Instruments | None
     def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if skip():
             return wrapped(*args, **kwargs)
-        started = start(instance, kwargs)
+        started = start(instance, args, kwargs)
         if started is None:
             return wrapped(*args, **kwargs)
         call, capture = started

@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from mre.instrumentation._settings import set_default_capture
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
+
+from mre.instrumentation._settings import set_default_capture
 
 OTEL_TRACES_EXPORTER = "OTEL_TRACES_EXPORTER"
 OTEL_METRICS_EXPORTER = "OTEL_METRICS_EXPORTER"

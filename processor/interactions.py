@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from mre import semconv as sc
+from mre.model import Document, GuardrailCheck, Interaction, Retrieval
 from mre.processor.dialects import GenerationStage, GuardrailStage, RetrievalStage, read_span
 from mre.processor.dialects._common import context_from_prompt, question_from_prompt
 from mre.processor.spans import SpanRecord, hex_trace_id
-
-from mre import semconv as sc
-from mre.model import Document, GuardrailCheck, Interaction, Retrieval
 
 logger = logging.getLogger(__name__)
 

@@ -13,10 +13,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mre.model import Document, Interaction, Retrieval, Score
 from mre.processor.scorers import Scorer, default_scorers
 from mre.processor.stats import auroc, classify
-
-from mre.model import Document, Interaction, Retrieval, Score
 from mre.slo import DEFAULT_SLOS
 
 

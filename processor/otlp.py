@@ -11,12 +11,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mre.processor.health import BAD_INPUT, INVALID_SPAN, OVERSIZED_ATTRIBUTE
-from mre.processor.spans import SpanEvent, SpanRecord
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from mre.processor.health import BAD_INPUT, INVALID_SPAN, OVERSIZED_ATTRIBUTE
+from mre.processor.spans import SpanEvent, SpanRecord
 
 # Larger string values are not read (a prompt of a megabyte is a bug or an attack, not a question).
 MAX_ATTRIBUTE_BYTES = 1024 * 1024

@@ -9,10 +9,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from mre.model import Evaluation, Interaction, Score
 from mre.processor.scorers import Scorer, default_scorers
 from mre.processor.triage import triage
-
-from mre.model import Evaluation, Interaction, Score
 from mre.slo import DEFAULT_SLOS, SLO, evaluate_slos
 
 logger = logging.getLogger(__name__)

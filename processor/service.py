@@ -17,16 +17,17 @@ from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
-from mre.processor.assembly import TraceAssembler
-from mre.processor.health import BAD_INPUT, MALFORMED_REQUEST, UNAUTHENTICATED
-from mre.processor.otlp import Decoded, decode_spans, to_record
-from mre.processor.pipeline import ScoringPipeline
-from mre.processor.worker import TraceHook, TraceWorker
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+
+from mre.processor.assembly import TraceAssembler
+from mre.processor.health import BAD_INPUT, MALFORMED_REQUEST, UNAUTHENTICATED
+from mre.processor.otlp import Decoded, decode_spans, to_record
+from mre.processor.pipeline import ScoringPipeline
+from mre.processor.worker import TraceHook, TraceWorker
 
 logger = logging.getLogger(__name__)
 

@@ -7,12 +7,13 @@ and counts it.
 
 from __future__ import annotations
 
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
 from mre.processor.assembly import TraceAssembler
 from mre.processor.pipeline import ScoringPipeline
 from mre.processor.spans import from_readable_span
 from mre.processor.worker import TraceHook, TraceWorker, WorkerStats
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 ProcessorStats = WorkerStats
 

@@ -16,12 +16,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from mre.model import Evaluation
 from mre.processor.assembly import TraceAssembler
 from mre.processor.interactions import build_interactions
 from mre.processor.pipeline import ScoringPipeline
 from mre.processor.spans import SpanRecord
-
-from mre.model import Evaluation
 
 logger = logging.getLogger(__name__)
 

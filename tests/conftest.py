@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from mre.examples.llm_server import FaultPlan, FaultyLLMServer
-from mre.instrumentation import set_default_capture
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from mre.examples.llm_server import FaultPlan, FaultyLLMServer
+from mre.instrumentation import set_default_capture
 
 
 @pytest.fixture

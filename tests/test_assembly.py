@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from mre.processor.assembly import TraceAssembler
 from mre.processor.spans import SpanRecord
 

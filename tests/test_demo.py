@@ -12,8 +12,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from mre.examples.demo import DemoReport, run_demo
 from prometheus_client.parser import text_string_to_metric_families
+
+from mre.examples.demo import DemoReport, run_demo
 
 N = 300
 

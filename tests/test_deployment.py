@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from mre.processor.service import DEFAULT_LISTEN, DEFAULT_METRICS
 
 from mre.cli import build_parser
+from mre.processor.service import DEFAULT_LISTEN, DEFAULT_METRICS
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((ROOT / "otel-collector-config.yaml").read_text())

@@ -9,17 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mre.exporters.serve import RunningService, start_service
-from mre.processor.dialects import detect_dialect
-from mre.processor.service import ServiceConfig
-from mre.processor.spans import SpanRecord
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 
+from mre.exporters.serve import RunningService, start_service
 from mre.model import Evaluation
+from mre.processor.dialects import detect_dialect
+from mre.processor.service import ServiceConfig
+from mre.processor.spans import SpanRecord
 from tests.otlp_receiver import Receiver, attrs
 from tests.test_service import wait_for
 

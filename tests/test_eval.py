@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from mre.processor.offline import InvalidLine, evaluate, read_examples
 from mre.processor.stats import auroc
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+
 from mre.examples.llm_server import FaultPlan, FaultyLLMServer
+from mre.model import Score
 from mre.processor.judges import Budget, Cascade, LLMJudge, RateLimit
 from mre.processor.scorers import faithfulness
-
-from mre.model import Score
 from tests.helpers import interaction
 
 CONTEXT = "Customers may request a refund within 30 days of delivery, except for customized items."

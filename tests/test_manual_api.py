@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from mre.instrumentation import generation, guardrail, guardrail_check, retrieval, retriever
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from mre import semconv as sc
+from mre.instrumentation import generation, guardrail, guardrail_check, retrieval, retriever
 from mre.model import Document
 
 

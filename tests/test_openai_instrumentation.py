@@ -12,13 +12,13 @@ from pathlib import Path
 
 import openai
 import pytest
-from mre.examples.llm_server import FaultyLLMServer
-from mre.instrumentation.openai import CHAT, OpenAIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from mre import semconv as sc
+from mre.examples.llm_server import FaultyLLMServer
+from mre.instrumentation.openai import CHAT, OpenAIInstrumentor
 
 PROMPT = [
     {"role": "system", "content": "Answer from the context."},

@@ -9,9 +9,6 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from mre.examples.llm_server import FaultyLLMServer
-from mre.instrumentation import checking
-from mre.instrumentation.openai import OpenAIInstrumentor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -19,6 +16,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from mre import semconv as sc
+from mre.examples.llm_server import FaultyLLMServer
+from mre.instrumentation import checking
+from mre.instrumentation.openai import OpenAIInstrumentor
 
 PROMPT = [
     {

@@ -5,9 +5,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-from mre.exporters.embedded import install_embedded
-from mre.instrumentation import generation, guardrail, retrieval
-from mre.processor import BehaviorSpanProcessor, ScoringPipeline
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.resources import Resource
@@ -15,7 +12,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
 from mre import semconv as sc
+from mre.exporters.embedded import install_embedded
+from mre.instrumentation import generation, guardrail, retrieval
 from mre.model import Document, Evaluation
+from mre.processor import BehaviorSpanProcessor, ScoringPipeline
 
 CONTEXT = "Customers may request a refund within 30 days of delivery, except for customized items."
 QUESTION = "How many days do customers have to request a refund?"

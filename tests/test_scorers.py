@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from mre.processor.scorers import abstention, answer_relevance, faithfulness
-from mre.processor.scorers.text import is_abstention, quantities, split_sentences
 
 from mre.model import Document, Interaction, Retrieval
+from mre.processor.scorers import abstention, answer_relevance, faithfulness
+from mre.processor.scorers.text import is_abstention, quantities, split_sentences
 from tests.helpers import interaction
 
 IBUPROFEN = (

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+
+from mre.model import Document, GuardrailCheck, Interaction, Retrieval
 from mre.processor.pipeline import ScoringPipeline
 from mre.processor.scorers import ConsistencyScorer
 from mre.processor.scorers.calibration import confidence_calibration
@@ -14,8 +16,6 @@ from mre.processor.scorers.retrieval_quality import (
     lost_in_the_middle,
 )
 from mre.processor.scorers.safety import safety
-
-from mre.model import Document, GuardrailCheck, Interaction, Retrieval
 from mre.redaction import find_sensitive, luhn_valid
 
 REG_V1 = Document(

@@ -12,9 +12,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from mre.exporters.serve import RunningService, start_service
-from mre.instrumentation import generation, guardrail, retrieval
-from mre.processor.service import TRACE_EXPORT_METHOD, ServiceConfig
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.resources import Resource
@@ -22,7 +19,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from mre import semconv as sc
+from mre.exporters.serve import RunningService, start_service
+from mre.instrumentation import generation, guardrail, retrieval
 from mre.model import Document
+from mre.processor.service import TRACE_EXPORT_METHOD, ServiceConfig
 from tests.otlp_receiver import Receiver, attrs
 
 CONTEXT = "Customers may request a refund within 30 days of delivery, except for customized items."

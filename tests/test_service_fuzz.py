@@ -10,13 +10,13 @@ import grpc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mre.exporters.serve import RunningService, start_service
-from mre.processor.service import TRACE_EXPORT_METHOD, ServiceConfig
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from mre import semconv as sc
+from mre.exporters.serve import RunningService, start_service
+from mre.processor.service import TRACE_EXPORT_METHOD, ServiceConfig
 
 GENAI_KEYS = [
     sc.GEN_AI_OPERATION_NAME,
@@ -118,7 +118,6 @@ def test_random_attribute_values_never_break_the_service(service: RunningService
 
 def test_after_the_fuzzing_the_service_is_healthy_and_still_scores(service: RunningService) -> None:
     from mre.instrumentation import set_default_capture
-
     from tests.test_service import app_provider, send_rag_trace
 
     set_default_capture(True)

@@ -8,11 +8,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
+from mre import semconv as sc
 from mre.instrumentation._content import input_messages_json, text_part
 from mre.instrumentation._settings import guardrail_target
 from mre.instrumentation._wrapping import Accumulator, Attributes
-
-from mre import semconv as sc
 
 PROVIDER = "openai"
 

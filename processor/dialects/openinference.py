@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mre.model import Document, GuardrailCheck, Message
 from mre.processor.dialects import otel
 from mre.processor.dialects._common import float_or_none, int_or_none, json_mapping, str_or_none
 from mre.processor.dialects._flat import indexed
 from mre.processor.dialects._stage import GenerationStage, GuardrailStage, Stage
 from mre.processor.spans import SpanRecord, hex_span_id
-
-from mre.model import Document, GuardrailCheck, Message
 
 DIALECT = "openinference"
 KIND = "openinference.span.kind"

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import ast
 
+from mre import semconv as sc
+from mre.model import GuardrailCheck
 from mre.processor.dialects import otel
 from mre.processor.dialects._common import float_or_none, str_or_none
 from mre.processor.dialects._stage import GuardrailStage, Stage
 from mre.processor.spans import SpanRecord, hex_span_id
-
-from mre import semconv as sc
-from mre.model import GuardrailCheck
 
 DIALECT = "openlit"
 _GUARD_EVENT = "guard.evaluation"

@@ -8,14 +8,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from mre import semconv as sc
+from mre.model import Document, Message
 from mre.processor.dialects import otel
 from mre.processor.dialects._common import float_or_none, json_mapping, str_or_none
 from mre.processor.dialects._flat import indexed
 from mre.processor.dialects._stage import Stage
 from mre.processor.spans import SpanRecord
-
-from mre import semconv as sc
-from mre.model import Document, Message
 
 DIALECT = "openllmetry"
 RESULT_EVENTS = frozenset({"db.query.result", "db.search.result"})

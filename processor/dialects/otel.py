@@ -11,14 +11,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mre import semconv as sc
+from mre.model import Document, GuardrailCheck, Message, Retrieval
 from mre.processor.dialects._common import float_or_none, int_or_none, lenient, str_or_none
 from mre.processor.dialects._json import messages, parse_json, part_text
 from mre.processor.dialects._stage import GenerationStage, GuardrailStage, RetrievalStage, Stage
 from mre.processor.health import BAD_INPUT, MALFORMED_ATTRIBUTE
 from mre.processor.spans import SpanRecord, hex_span_id
-
-from mre import semconv as sc
-from mre.model import Document, GuardrailCheck, Message, Retrieval
 
 DIALECT = "otel"
 logger = logging.getLogger(__name__)

@@ -13,10 +13,10 @@ import threading
 from typing import Any
 
 import numpy as np
-from mre.processor.scorers.faithfulness import claims
-from mre.processor.scorers.text import is_abstention, split_sentences
 
 from mre.model import Interaction, Score
+from mre.processor.scorers.faithfulness import claims
+from mre.processor.scorers.text import is_abstention, split_sentences
 
 LOW, HIGH = 0.3, 0.8
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
+from mre.model import Interaction, Score
 from mre.processor.scorers.abstention import abstention
 from mre.processor.scorers.calibration import confidence_calibration
 from mre.processor.scorers.consistency import ConsistencyScorer
@@ -23,8 +24,6 @@ from mre.processor.scorers.retrieval_quality import (
     lost_in_the_middle,
 )
 from mre.processor.scorers.safety import safety
-
-from mre.model import Interaction, Score
 
 Scorer = Callable[[Interaction], Score | None]
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mre.model import Document, Interaction
 from mre.processor.scorers.faithfulness import ClaimVerdict, claim_verdicts
 from mre.processor.scorers.text import is_abstention
-
-from mre.model import Document, Interaction
 
 
 @dataclass(frozen=True, slots=True)

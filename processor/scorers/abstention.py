@@ -7,10 +7,9 @@ although nothing retrieved answers the question: a coverage failure) and ``needl
 
 from __future__ import annotations
 
+from mre.model import Interaction, Score
 from mre.processor.scorers._context import context_units, coverage
 from mre.processor.scorers.text import is_abstention, question_terms
-
-from mre.model import Interaction, Score
 
 NAME = "abstention"
 # Share of the question's key terms that one context unit must hold for the context to answer it.

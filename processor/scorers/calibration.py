@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import re
 
-from mre.processor.scorers.faithfulness import faithfulness
-
 from mre.model import Interaction, Score
+from mre.processor.scorers.faithfulness import faithfulness
 
 _CONFIDENT = re.compile(
     r"\b(?:definitely|certainly|always|never|guaranteed|without (?:a )?doubt|absolutely|clearly|undoubtedly|"

@@ -13,9 +13,8 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from mre.processor.scorers.text import is_abstention, quantities, question_terms
-
 from mre.model import Interaction, Score
+from mre.processor.scorers.text import is_abstention, quantities, question_terms
 
 _ENTITY = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*\b")
 

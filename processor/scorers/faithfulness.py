@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from mre.model import Interaction, Score
 from mre.processor.scorers._context import Unit, context_units, coverage
 from mre.processor.scorers.text import (
     Quantity,
@@ -21,8 +22,6 @@ from mre.processor.scorers.text import (
     split_sentences,
     strip_citations,
 )
-
-from mre.model import Interaction, Score
 
 NAME = "faithfulness"
 # Share of a claim's content terms a unit must cover to be its candidate support.

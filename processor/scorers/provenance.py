@@ -8,13 +8,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from mre import semconv as sc
+from mre.model import Document, Interaction, Score
 from mre.processor.scorers._context import context_units
 from mre.processor.scorers._support import support
 from mre.processor.scorers.faithfulness import check_claim
 from mre.processor.scorers.text import split_sentences
-
-from mre import semconv as sc
-from mre.model import Document, Interaction, Score
 
 # Age alone does not make a policy wrong: by default age is reported, not judged. Set a limit for
 # corpora where it does (news, prices): older sources then count as stale.

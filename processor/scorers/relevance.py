@@ -6,10 +6,9 @@ the answer takes up. An abstention is not scored here (the abstention scorer jud
 
 from __future__ import annotations
 
+from mre.model import Interaction, Score
 from mre.processor.scorers._context import coverage
 from mre.processor.scorers.text import content_terms, is_abstention, question_terms
-
-from mre.model import Interaction, Score
 
 NAME = "answer_relevance"
 RELEVANT_AT = 0.5

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import re
 
+from mre.model import Interaction, Score
 from mre.processor.scorers._context import coverage
 from mre.processor.scorers._support import support
 from mre.processor.scorers.text import analyze, question_terms
-
-from mre.model import Interaction, Score
 
 RELEVANT_AT = 0.5  # share of the question's key terms a document must hold to count as relevant
 # Share of the model's context window the retrieved text may fill before answers degrade.
