@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import scoring, service
+from benchmarks import instrumentation, scoring, service
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -23,6 +23,7 @@ def main() -> int:
     results = {
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "instrumentation": instrumentation.run(),
         "scoring": scoring.run(),
         "service": service.run(),
     }

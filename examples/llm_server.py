@@ -19,6 +19,7 @@ What it did to each response is kept in :attr:`FaultyLLMServer.log`, keyed by re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -464,3 +465,29 @@ class FaultyLLMServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mre.examples.llm_server --port 8000``: serve until interrupted (benchmarks run it
+    in its own process so it does not share the client's interpreter lock)."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description="local OpenAI/Anthropic-compatible model server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--faults", action="store_true", help="inject the demo's faults (default: none)")
+    args = parser.parse_args(argv)
+    plan = FaultPlan() if args.faults else FaultPlan(rates={}, style=False)
+    server = FaultyLLMServer(plan, host=args.host, port=args.port).start()
+    print(server.url, flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -46,6 +46,7 @@ INSTRUMENTORS: dict[str, tuple[str, str]] = {
     "langchain": ("langchain_core", "mre.instrumentation.langchain:LangChainRetrieverInstrumentor"),
     "llama_index": ("llama_index.core", "mre.instrumentation.llama_index:LlamaIndexRetrieverInstrumentor"),
     "presidio": ("presidio_analyzer", "mre.instrumentation.presidio:PresidioInstrumentor"),
+    "guardrails": ("guardrails", "mre.instrumentation.guardrails_ai:GuardrailsInstrumentor"),
 }
 
 

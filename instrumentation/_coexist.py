@@ -19,6 +19,18 @@ from opentelemetry import trace
 from mre import semconv as sc
 
 MRE_MARK = "_mre_instrumented"
+_INSTRUMENTATION_PACKAGES = (
+    "opentelemetry.",
+    "openinference.",
+    "openlit",
+    "traceloop",
+    "langtrace",
+    "agentops",
+    "ddtrace",
+    "logfire",
+    "langfuse",
+    "sentry_sdk",
+)
 _FOREIGN_MARKS = ("openinference.span.kind", "llm.request.type", sc.GEN_AI_OPERATION_NAME)
 # What other instrumentations call each family of operations (semconv, OpenInference, OpenLLMetry).
 LLM_OPERATIONS = frozenset({*sc.GENERATION_OPERATIONS, "embeddings", "LLM", "EMBEDDING", "completion"})
@@ -37,7 +49,12 @@ def wrapped_by_other(owner: Any, attribute: str) -> bool:
         wrapper = target._self_wrapper
     except AttributeError:
         return False
-    return not getattr(wrapper, MRE_MARK, False)
+    if getattr(wrapper, MRE_MARK, False):
+        return False
+    # Libraries use wrapt for their own decorators too (LlamaIndex's dispatcher spans): only wrappers
+    # that come from an instrumentation package count.
+    module = getattr(wrapper, "__module__", None) or type(wrapper).__module__
+    return isinstance(module, str) and module.startswith(_INSTRUMENTATION_PACKAGES)
 
 
 def foreign_genai_span_active(operations: frozenset[str] = LLM_OPERATIONS) -> bool:

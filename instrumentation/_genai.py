@@ -16,14 +16,9 @@ from mre import semconv as sc
 from mre.instrumentation._guard import never_raise
 from mre.instrumentation._metrics import Instruments
 
-_METRIC_KEYS = (
-    sc.GEN_AI_OPERATION_NAME,
-    sc.GEN_AI_PROVIDER_NAME,
-    sc.GEN_AI_REQUEST_MODEL,
-    sc.GEN_AI_RESPONSE_MODEL,
-    sc.SERVER_ADDRESS,
-    sc.SERVER_PORT,
-)
+# The required and conditionally required metric attributes; server.* (recommended) stay on spans:
+# every extra attribute is hashed on every record, on the app's thread.
+_METRIC_KEYS = (sc.GEN_AI_OPERATION_NAME, sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_REQUEST_MODEL, sc.GEN_AI_RESPONSE_MODEL)
 
 
 class GenAICall:
@@ -72,12 +67,13 @@ class GenAICall:
         if self._ended:
             return
         self._ended = True
-        if self._instruments is not None:
+        instruments = self._instruments
+        if instruments is not None:
             attrs = self._metric_attributes
-            self._instruments.duration.record(time.perf_counter() - self._started, attrs)
+            instruments.record(instruments.duration, time.perf_counter() - self._started, attrs)
             for kind, count in (("input", self.input_tokens), ("output", self.output_tokens)):
                 if count is not None:
-                    self._instruments.tokens.record(count, {**attrs, "gen_ai.token.type": kind})
+                    instruments.record(instruments.tokens, count, {**attrs, "gen_ai.token.type": kind})
         self.span.end()
 
 

@@ -65,9 +65,9 @@ class PatchingInstrumentor(BaseInstrumentor):
 
     PATCHES: tuple[Patch, ...] = ()
     INSTRUMENTS: tuple[str, ...] = ()
-
-    def __init__(self) -> None:
-        self._patched: list[tuple[Any, str]] = []
+    # BaseInstrumentor is a singleton per class: no __init__ here, or every `Instrumentor()` call
+    # would forget what the first one patched.
+    _patched: list[tuple[Any, str]] = []  # noqa: RUF012 - replaced per instance in _instrument
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return self.INSTRUMENTS

@@ -29,7 +29,7 @@ def test_a_plain_rag_app_gets_retrieval_chat_and_guardrail_spans(tmp_path: Path)
                 "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
                 "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
                 # Other openai instrumentations installed beside ours all register as "openai".
-                "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "openai,httpx,urllib,urllib3,requests,chromadb",
+                "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "openai,httpx,urllib,urllib3,requests,chromadb,mre_guardrails",
             }
             result = subprocess.run(
                 [

@@ -71,3 +71,12 @@ def test_one_span_per_call(
             instrumentor.uninstrument()  # type: ignore[attr-defined]
     llm_spans = [s for s in span_exporter.get_finished_spans() if not s.name.startswith(("POST", "HTTP"))]
     assert len(llm_spans) == 1, [(s.name, s.instrumentation_scope.name) for s in llm_spans]
+
+
+def test_a_librarys_own_wrapt_decorators_are_not_another_instrumentation() -> None:
+    from llama_index.core.base.base_retriever import BaseRetriever
+
+    from mre.instrumentation._coexist import wrapped_by_other
+
+    assert hasattr(BaseRetriever.__dict__["retrieve"], "_self_wrapper")  # LlamaIndex's dispatcher span
+    assert not wrapped_by_other(BaseRetriever, "retrieve")

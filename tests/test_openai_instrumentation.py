@@ -158,7 +158,7 @@ def test_opentelemetry_instrument_picks_it_up_with_no_code_change(tmp_path: Path
         "OTEL_SERVICE_NAME": "instrument-e2e",
         "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true",
         # Other openai instrumentations installed beside ours register as "openai": keep this test to ours.
-        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "openai,httpx,urllib,requests",
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "openai,httpx,urllib,requests,mre_guardrails",
     }
     env.pop("OPENAI_BASE_URL", None)
     result = subprocess.run(

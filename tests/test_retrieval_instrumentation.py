@@ -208,3 +208,33 @@ def test_presidio_is_a_pii_guardrail(instrument: Any, span_exporter: InMemorySpa
     assert pii.attributes[sc.GEN_AI_GUARDRAIL_TARGET_TYPE] == "output"
     assert tuple(pii.attributes[sc.GEN_AI_GUARDRAIL_RISK_CATEGORY]) == ("EMAIL_ADDRESS",)
     assert "jane@example.com" not in json.dumps(dict(pii.attributes))
+
+
+def test_guardrails_ai_guard_is_a_guardrail_span(
+    instrument: Any, span_exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    # Guardrails AI phones home unless told not to, and fetches NLTK's punkt at import when it is
+    # missing: no traffic may leave the test, so both are settled locally first.
+    (tmp_path / ".guardrailsrc").write_text("enable_metrics=false\n")
+    (tmp_path / "nltk_data" / "tokenizers" / "punkt").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NLTK_DATA", str(tmp_path / "nltk_data"))
+    guardrails = pytest.importorskip("guardrails")
+    from guardrails.validators import FailResult, PassResult, Validator, register_validator
+
+    from mre.instrumentation.guardrails_ai import GuardrailsInstrumentor
+
+    @register_validator(name="mre-test/no-guarantees", data_type="string")
+    class NoGuarantees(Validator):
+        def _validate(self, value: Any, metadata: dict[str, Any]) -> Any:
+            return FailResult(error_message="promises a guarantee") if "guaranteed" in value.lower() else PassResult()
+
+    instrument(GuardrailsInstrumentor)
+    guard = guardrails.Guard(name="answer-policy").use(NoGuarantees(on_fail=guardrails.OnFailAction.NOOP))
+    assert guard.validate("Refunds take 5 business days.").validation_passed
+    assert not guard.validate("Refunds are guaranteed.").validation_passed
+    ok, failed = [s for s in span_exporter.get_finished_spans() if s.name == "run_guardrail answer-policy"]
+    assert ok.attributes[sc.GEN_AI_GUARDRAIL_VERDICT_TYPE] == "allow"
+    assert failed.attributes[sc.GEN_AI_GUARDRAIL_VERDICT_TYPE] == "deny"
+    assert tuple(failed.attributes[sc.GEN_AI_GUARDRAIL_RISK_CATEGORY]) == ("NoGuarantees",)
+    assert failed.attributes[sc.GEN_AI_GUARDRAIL_TARGET_TYPE] == "output"

@@ -19,7 +19,6 @@ closed or left through ``with``, with the full text and usage. Metrics:
 
 from __future__ import annotations
 
-from typing import Any
 
 from opentelemetry.trace import SpanKind
 

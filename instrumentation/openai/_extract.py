@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlparse
 
@@ -27,16 +28,19 @@ _REQUEST_PARAMS = {
 
 def server_attributes(client: Any) -> Attributes:
     base_url = getattr(client, "base_url", None)
-    if base_url is None:
-        return {}
-    parsed = urlparse(str(base_url))
+    return {} if base_url is None else dict(_server_of(str(base_url)))
+
+
+@lru_cache(maxsize=64)  # one client talks to one server: parse its URL once
+def _server_of(base_url: str) -> tuple[tuple[str, Any], ...]:
+    parsed = urlparse(base_url)
     out: Attributes = {}
     if parsed.hostname:
         out[sc.SERVER_ADDRESS] = parsed.hostname
     port = parsed.port or (443 if parsed.scheme == "https" else 80 if parsed.scheme == "http" else None)
     if port is not None:
         out[sc.SERVER_PORT] = port
-    return out
+    return tuple(out.items())
 
 
 def _common_request(instance: Any, kwargs: Mapping[str, Any], operation: str) -> Attributes:
