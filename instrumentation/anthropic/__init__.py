@@ -7,7 +7,6 @@ The SDK's ``messages.stream()`` helper does not pass through ``create`` and is n
 
 from __future__ import annotations
 
-
 from mre.instrumentation._patching import Patch, PatchingInstrumentor
 from mre.instrumentation._wrapping import CallSpec
 from mre.instrumentation.anthropic import _extract as x

@@ -19,7 +19,6 @@ closed or left through ``with``, with the full text and usage. Metrics:
 
 from __future__ import annotations
 
-
 from opentelemetry.trace import SpanKind
 
 from mre.instrumentation._coexist import GUARDRAIL_OPERATIONS, wrapped_by_other
