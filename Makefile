@@ -24,7 +24,7 @@ bench: $(VENV)/.test-installed
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	rm -rf $(TYPECHECK) && $(PIP) install --no-deps --target $(TYPECHECK) .
+	rm -rf $(TYPECHECK) build/lib && $(PIP) install --no-deps --target $(TYPECHECK) .
 	cd $(TYPECHECK) && $(abspath $(BIN))/mypy -p mre --config-file $(abspath pyproject.toml)
 
 promtool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import chromadb
 import openai
@@ -34,17 +35,19 @@ def main() -> int:
     store = chromadb.EphemeralClient().get_or_create_collection("policies", embedding_function=None)
     ids = list(POLICIES)
     vectors = client.embeddings.create(model="text-embedding-3-small", input=[POLICIES[i] for i in ids])
+    embeddings: Any = [d.embedding for d in vectors.data]  # chroma's stubs want numpy; lists are accepted
     store.upsert(
         ids=ids,
         documents=[POLICIES[i] for i in ids],
-        embeddings=[d.embedding for d in vectors.data],
+        embeddings=embeddings,
         metadatas=[{"source": i, "updated_at": "2025-01-01"} for i in ids],
     )
     try:
         for question in QUESTIONS:
-            query = client.embeddings.create(model="text-embedding-3-small", input=question).data[0].embedding
-            found = store.query(query_embeddings=[query], n_results=2)
-            context = "\n".join(f"[{i}] {t}" for i, t in zip(found["ids"][0], found["documents"][0], strict=True))
+            query: Any = [client.embeddings.create(model="text-embedding-3-small", input=question).data[0].embedding]
+            found = store.query(query_embeddings=query, n_results=2)
+            texts = found["documents"] or [[]]
+            context = "\n".join(f"[{i}] {t}" for i, t in zip(found["ids"][0], texts[0], strict=True))
             answer = (
                 client.chat.completions.create(
                     model="mre-demo-model-v1",

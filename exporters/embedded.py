@@ -16,7 +16,7 @@ from mre.exporters.prometheus import ProcessorHealthCollector, PrometheusSink
 from mre.processor.pipeline import EvaluationSink, ScoringPipeline
 from mre.processor.scorers import Scorer
 from mre.processor.span_processor import BehaviorSpanProcessor
-from mre.slo import DEFAULT_SLOS, SLO
+from mre.slo import SLO
 
 
 @dataclass
@@ -41,7 +41,7 @@ def install_embedded(
     registry: CollectorRegistry | None = None,
     logger_provider: LoggerProvider | None = None,
     scorers: Mapping[str, Scorer] | None = None,
-    slos: Sequence[SLO] = DEFAULT_SLOS,
+    slos: Sequence[SLO] | None = None,
     extra_sinks: Sequence[EvaluationSink] = (),
     metrics_addr: str = "127.0.0.1",
     metrics_port: int | None = None,

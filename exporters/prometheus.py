@@ -60,10 +60,12 @@ class PrometheusSink:
         default_service: str = UNKNOWN,
         max_models: int = 50,
         max_services: int = 50,
+        max_routes: int = 50,
     ) -> None:
         self._default_service = default_service
         self._model = BoundedLabel(max_models)
         self._service = BoundedLabel(max_services)
+        self._route = BoundedLabel(max_routes)
         self.interactions = Counter(
             sc.METRIC_INTERACTIONS,
             "Interactions (answers) scored by the behaviour processor",
@@ -79,8 +81,8 @@ class PrometheusSink:
         )
         self.slo_events = Counter(
             sc.METRIC_SLO_EVENTS,
-            "SLI events per SLO: outcome=good or bad",
-            [sc.LABEL_SERVICE, sc.LABEL_SLO, sc.LABEL_OUTCOME],
+            "SLI events per SLO: outcome=good or bad (route and model let an SLO file filter)",
+            [sc.LABEL_SERVICE, sc.LABEL_SLO, sc.LABEL_OUTCOME, sc.LABEL_ROUTE, sc.LABEL_MODEL],
             registry=registry,
         )
         self.failures = Counter(
@@ -113,8 +115,9 @@ class PrometheusSink:
             escalation = score.details.get("escalation")
             if isinstance(escalation, dict) and escalation.get("decision") in DECISIONS:
                 self.judge_decisions.labels(name, escalation["decision"]).inc()
+        route = self._route(interaction.route)
         for outcome in evaluation.slo_outcomes:
-            self.slo_events.labels(service, outcome.slo, "good" if outcome.good else "bad").inc()
+            self.slo_events.labels(service, outcome.slo, "good" if outcome.good else "bad", route, model).inc()
         if evaluation.cause is not None:
             self.failures.labels(service, evaluation.cause).inc()
         self.scoring_duration.observe(evaluation.duration_s)

@@ -15,7 +15,7 @@ from mre.exporters.prometheus import ForwarderHealthCollector, ProcessorHealthCo
 from mre.processor.pipeline import EvaluationSink, ScoringPipeline
 from mre.processor.scorers import Scorer
 from mre.processor.service import DEFAULT_METRICS, BehaviorService, ServiceConfig
-from mre.slo import DEFAULT_SLOS, SLO
+from mre.slo import SLO
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def start_service(
     forward_headers: Sequence[tuple[str, str]] = (),
     forward_queue_items: int = 200_000,
     scorers: Mapping[str, Scorer] | None = None,
-    slos: Sequence[SLO] = DEFAULT_SLOS,
+    slos: Sequence[SLO] | None = None,
     extra_sinks: Sequence[EvaluationSink] = (),
     registry: CollectorRegistry | None = None,
 ) -> RunningService:

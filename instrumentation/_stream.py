@@ -39,7 +39,7 @@ class _StreamState:
         self.call.end()
 
 
-class TracedStream(wrapt.ObjectProxy):  # type: ignore[misc]
+class TracedStream(wrapt.ObjectProxy):
     def __init__(self, wrapped: Any, call: GenAICall, on_item: OnItem, on_done: OnDone) -> None:
         super().__init__(wrapped)
         self._self_state = _StreamState(call, on_item, on_done)
@@ -79,7 +79,7 @@ class TracedStream(wrapt.ObjectProxy):  # type: ignore[misc]
             self._self_state.finish()
 
 
-class TracedAsyncStream(wrapt.ObjectProxy):  # type: ignore[misc]
+class TracedAsyncStream(wrapt.ObjectProxy):
     def __init__(self, wrapped: Any, call: GenAICall, on_item: OnItem, on_done: OnDone) -> None:
         super().__init__(wrapped)
         self._self_state = _StreamState(call, on_item, on_done)

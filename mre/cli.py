@@ -107,6 +107,15 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"mre serve: {exc}", file=sys.stderr)
         return 2
     headers = [("authorization", f"Bearer {args.forward_token}")] if args.forward_token else []
+    slos = None
+    if args.slos:
+        from mre.slo_spec import SpecError, load
+
+        try:
+            slos = load(args.slos).runtime_slos
+        except (OSError, SpecError) as exc:
+            print(f"mre serve: {exc}", file=sys.stderr)
+            return 2
     judged = _judged_faithfulness(args)
     scorers = None
     if judged is not None:
@@ -116,6 +125,7 @@ def _serve(args: argparse.Namespace) -> int:
     running = start_service(
         config,
         scorers=scorers,
+        slos=slos,
         metrics=args.metrics,
         forward=args.forward,
         forward_insecure=not args.forward_tls,
@@ -239,6 +249,32 @@ def _add_judge_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--judge-budget", type=float, help="judge calls per day at most")
 
 
+def _slo_build(args: argparse.Namespace) -> int:
+    from mre.exporters.slo_build import build
+    from mre.slo_spec import SpecError, load, load_default
+
+    try:
+        spec = load(args.file) if args.file else load_default()
+    except (OSError, SpecError) as exc:
+        print(f"mre slo build: {exc}", file=sys.stderr)
+        return 2
+    for path in build(spec, Path(args.out)):
+        print(f"wrote {path}")
+    return 0
+
+
+def _slo_check(args: argparse.Namespace) -> int:
+    from mre.slo_spec import SpecError, load
+
+    try:
+        spec = load(args.file)
+    except (OSError, SpecError) as exc:
+        print(f"{exc}", file=sys.stderr)
+        return 2
+    print(f"{args.file}: {len(spec.slos)} SLOs for service {spec.service!r}: OK")
+    return 0
+
+
 def _num(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -273,6 +309,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_judge_options(evaluate)
     evaluate.set_defaults(func=_eval)
 
+    slo = sub.add_parser("slo", help="SLOs as code: validate the SLO file, generate rules and dashboards")
+    slo_sub = slo.add_subparsers(dest="slo_command", required=True)
+    slo_build = slo_sub.add_parser("build", help="generate Prometheus rules (and dashboards) under dashboards/")
+    slo_build.add_argument("file", nargs="?", help="the SLO file (default: the shipped slos.yaml)")
+    slo_build.add_argument("--out", default="dashboards", help="output folder (default dashboards/)")
+    slo_build.set_defaults(func=_slo_build)
+    slo_check = slo_sub.add_parser("check", help="validate an SLO file; errors name file, line and field")
+    slo_check.add_argument("file")
+    slo_check.set_defaults(func=_slo_check)
+
     serve = sub.add_parser("serve", help="score spans received over OTLP/gRPC (behind an OpenTelemetry Collector)")
     serve.add_argument("--listen", default="0.0.0.0:4317", help="OTLP gRPC address (default 0.0.0.0:4317)")
     serve.add_argument("--metrics", default="0.0.0.0:9464", help="/metrics and /healthz address (default 0.0.0.0:9464)")
@@ -285,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", help="PEM certificate for the gRPC listener")
     serve.add_argument("--tls-key", help="PEM private key for the gRPC listener")
     serve.add_argument("--max-message-bytes", type=int, default=16 * 1024 * 1024, help="largest request accepted")
+    serve.add_argument("--slos", metavar="FILE", help="the SLO file (default: the shipped slos.yaml)")
     serve.add_argument("--grace", type=float, default=2.0, help="seconds to wait after a trace's root span ends")
     serve.add_argument("--trace-timeout", type=float, default=60.0, help="seconds before a rootless trace is scored")
     _add_judge_options(serve)

@@ -4,8 +4,8 @@ An SLO here says: for this share of answers (``objective``) the scorer ``scorer`
 ``threshold``. An answer whose score is absent (content not captured) is not an event for the SLO:
 it neither spends nor earns budget.
 
-The shipped defaults below are what ``mre demo`` and the embedded processor use when the user gives
-no SLO file.
+The shipped defaults (``mre/slos.yaml``, see :mod:`mre.slo_spec`) are what ``mre demo`` and the
+embedded processor use when the user gives no SLO file.
 """
 
 from __future__ import annotations
@@ -38,43 +38,11 @@ class SLO:
         return SLOOutcome(slo=self.name, good=score.value >= self.threshold)
 
 
-DEFAULT_SLOS: tuple[SLO, ...] = (
-    SLO(
-        name="faithfulness",
-        scorer="faithfulness",
-        threshold=0.85,
-        objective=0.95,
-        description="Answers whose claims are supported by the retrieved context",
-    ),
-    SLO(
-        name="answer-relevance",
-        scorer="answer_relevance",
-        threshold=0.5,
-        objective=0.95,
-        description="Answers that address the question asked",
-    ),
-    SLO(
-        name="safety",
-        scorer="safety",
-        threshold=1.0,
-        objective=0.999,
-        description="Answers free of PII, secrets, toxic terms and injection echoes, and not denied by a guardrail",
-    ),
-    SLO(
-        name="freshness",
-        scorer="freshness",
-        threshold=0.5,
-        objective=0.99,
-        description="Answers that do not rest on a superseded, unapproved or stale source",
-    ),
-    SLO(
-        name="abstention",
-        scorer="abstention",
-        threshold=1.0,
-        objective=0.97,
-        description="Answers that abstain exactly when the context cannot answer",
-    ),
-)
+def default_slos() -> tuple[SLO, ...]:
+    """The SLOs of the shipped ``slos.yaml`` (the one definition of the defaults)."""
+    from mre.slo_spec import load_default
+
+    return load_default().runtime_slos
 
 
 def evaluate_slos(slos: Sequence[SLO], scores: Mapping[str, Score]) -> list[SLOOutcome]:

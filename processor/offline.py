@@ -16,7 +16,7 @@ from typing import Any
 from mre.model import Document, Interaction, Retrieval, Score
 from mre.processor.scorers import Scorer, default_scorers
 from mre.processor.stats import auroc, classify
-from mre.slo import DEFAULT_SLOS
+from mre.slo import default_slos
 
 
 class InvalidLine(ValueError):
@@ -125,7 +125,7 @@ class EvalReport:
 
 
 def thresholds_from_slos() -> dict[str, float]:
-    return {slo.scorer: slo.threshold for slo in DEFAULT_SLOS}
+    return {slo.scorer: slo.threshold for slo in default_slos()}
 
 
 def evaluate(

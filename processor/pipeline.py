@@ -12,7 +12,7 @@ from typing import Protocol
 from mre.model import Evaluation, Interaction, Score
 from mre.processor.scorers import Scorer, default_scorers
 from mre.processor.triage import triage
-from mre.slo import DEFAULT_SLOS, SLO, evaluate_slos
+from mre.slo import SLO, default_slos, evaluate_slos
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +34,11 @@ class ScoringPipeline:
     def __init__(
         self,
         scorers: Mapping[str, Scorer] | None = None,
-        slos: Sequence[SLO] = DEFAULT_SLOS,
+        slos: Sequence[SLO] | None = None,
         sinks: Iterable[EvaluationSink] = (),
     ) -> None:
         self.scorers = dict(scorers) if scorers is not None else default_scorers()
-        self.slos = tuple(slos)
+        self.slos = tuple(slos) if slos is not None else default_slos()
         self.sinks = list(sinks)
         self.stats = PipelineStats()
         self._lock = threading.Lock()

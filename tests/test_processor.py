@@ -85,11 +85,17 @@ def test_scores_become_metrics_and_slo_events(embedded) -> None:  # type: ignore
     setup.processor.force_flush()
     assert registry.get_sample_value("mre_interactions_total", {"service": "shop", "model": "m1-2026"}) == 2
     assert (
-        registry.get_sample_value("mre_slo_events_total", {"service": "shop", "slo": "faithfulness", "outcome": "good"})
+        registry.get_sample_value(
+            "mre_slo_events_total",
+            {"service": "shop", "slo": "faithfulness", "outcome": "good", "route": "unknown", "model": "m1-2026"},
+        )
         == 1
     )
     assert (
-        registry.get_sample_value("mre_slo_events_total", {"service": "shop", "slo": "faithfulness", "outcome": "bad"})
+        registry.get_sample_value(
+            "mre_slo_events_total",
+            {"service": "shop", "slo": "faithfulness", "outcome": "bad", "route": "unknown", "model": "m1-2026"},
+        )
         == 1
     )
     assert (

@@ -203,7 +203,7 @@ def responses_response(response: Any, capture: bool) -> Attributes:
     attrs.update(_usage(getattr(response, "usage", None), "input_tokens", "output_tokens"))
     if capture:
         text = getattr(response, "output_text", None)
-        parts = [text_part(text)] if isinstance(text, str) else []
+        parts: list[dict[str, Any]] = [text_part(text)] if isinstance(text, str) else []
         for item in getattr(response, "output", None) or ():
             if getattr(item, "type", None) == "function_call":
                 parts.append(
@@ -260,9 +260,9 @@ def embeddings_response(response: Any, capture: bool) -> Attributes:
     data = getattr(response, "data", None) or []
     if data and isinstance(getattr(data[0], "embedding", None), list):
         attrs["gen_ai.embeddings.dimension.count"] = len(data[0].embedding)
-    usage = getattr(response, "usage", None)
-    if isinstance(getattr(usage, "prompt_tokens", None), int):
-        attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = usage.prompt_tokens
+    prompt_tokens = getattr(getattr(response, "usage", None), "prompt_tokens", None)
+    if isinstance(prompt_tokens, int):
+        attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = prompt_tokens
     return attrs
 
 

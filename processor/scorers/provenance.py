@@ -66,7 +66,7 @@ def freshness(interaction: Interaction, max_age_days: float | None = MAX_AGE_DAY
     now = _now(interaction)
     s = support(interaction)
     used_ids = {s.documents[i].id for i in s.used} if s else set()
-    findings = []
+    findings: list[dict[str, Any]] = []
     for doc in docs:
         problems = _authority_problems(doc)
         age = _age_days(doc, now)

@@ -1,0 +1,173 @@
+"""Generated Prometheus rules: committed files are fresh, promtool accepts them, and the burn-rate
+alerts page on a fast burn, ticket on a slow one and stay quiet within budget (promtool test rules,
+Prometheus 2.42 as Debian ships it)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mre.exporters.slo_build import RULES_FILE, render_rules
+from mre.exporters.slo_rules import build_rules
+from mre.slo_spec import load_default
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "dashboards" / RULES_FILE
+
+
+def promtool() -> str:
+    found = shutil.which("promtool")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool missing: `make test` installs the Debian package prometheus")
+        pytest.skip("promtool not installed (make test installs it)")
+    return found
+
+
+def test_the_committed_rules_are_what_mre_slo_build_generates() -> None:
+    assert RULES.read_text() == render_rules(load_default()), "dashboards/ is stale: run `mre slo build`"
+
+
+def test_promtool_check_rules_accepts_them() -> None:
+    result = subprocess.run([promtool(), "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rule_names_and_labels_are_sloths() -> None:
+    rules = [r for g in build_rules(load_default())["groups"] for r in g["rules"]]
+    records = {r["record"] for r in rules if "record" in r}
+    assert {
+        "slo:sli_error:ratio_rate5m",
+        "slo:sli_error:ratio_rate3d",
+        "slo:objective:ratio",
+        "slo:period_error_budget_remaining:ratio",
+        "slo:current_burn_rate:ratio",
+        "sloth_slo_info",
+    } <= records
+    for rule in rules:
+        if "record" in rule:
+            assert {"sloth_id", "sloth_service", "sloth_slo"} <= set(rule["labels"])
+        else:  # alerts inherit them from the series and add their routing
+            assert rule["labels"]["sloth_severity"] in ("page", "ticket") and "severity" in rule["labels"]
+
+
+def _alert(severity: str) -> dict[str, Any]:
+    for group in build_rules(load_default())["groups"]:
+        for rule in group["rules"]:
+            if rule.get("alert") == "FaithfulnessBudgetBurn" and rule["labels"]["sloth_severity"] == severity:
+                return rule  # type: ignore[no-any-return]
+    raise AssertionError(severity)
+
+
+def _expected(severity: str, cause: str) -> dict[str, Any]:
+    rule = _alert(severity)
+    title = f"({severity}) policy-assistant faithfulness SLO error budget burn rate is too fast."
+    annotations = {**rule["annotations"], "dominant_cause": cause, "title": title}
+    return {
+        "exp_labels": {
+            **rule["labels"],
+            "sloth_id": "policy-assistant-faithfulness",
+            "sloth_service": "policy-assistant",
+            "sloth_slo": "faithfulness",
+        },
+        "exp_annotations": annotations,
+    }
+
+
+HEALTHY = 1500  # minutes of all-good traffic before a test's incident: every window starts clean
+
+
+def _counter(phases: list[tuple[int, int]]) -> str:
+    """promtool values for a counter growing ``per_min`` for ``minutes``, phase after phase."""
+    parts, value = [], 0
+    for per_min, minutes in phases:
+        parts.append(f"{value}+{per_min}x{minutes - 1}")
+        value += per_min * minutes
+    return " ".join(parts)
+
+
+def _series(bad_per_min: int, minutes: int, cause: str = "generation") -> list[dict[str, str]]:
+    """10 faithfulness events a minute: all good for a day, then ``bad_per_min`` of them bad for
+    ``minutes``; the failures are triaged to ``cause``."""
+    sel = 'service="policy-assistant",slo="faithfulness"'
+    return [
+        {
+            "series": f'mre_slo_events_total{{{sel},outcome="good"}}',
+            "values": _counter([(10, HEALTHY), (10 - bad_per_min, minutes)]),
+        },
+        {
+            "series": f'mre_slo_events_total{{{sel},outcome="bad"}}',
+            "values": _counter([(0, HEALTHY), (bad_per_min, minutes)]),
+        },
+        {
+            "series": f'mre_failures_total{{service="policy-assistant",cause="{cause}"}}',
+            "values": _counter([(0, HEALTHY), (bad_per_min, minutes)]),
+        },
+    ]
+
+
+def _at(minutes: int) -> str:
+    return f"{HEALTHY + minutes}m"
+
+
+def test_burn_rate_alerts_page_ticket_and_stay_quiet(tmp_path: Path) -> None:
+    tests = [
+        {  # fast burn: 80% bad answers against a 5% budget pages within the hour
+            "name": "fast burn pages",
+            "interval": "1m",
+            "input_series": _series(8, 90),
+            "alert_rule_test": [
+                {"eval_time": _at(10), "alertname": "FaithfulnessBudgetBurn", "exp_alerts": []},
+                # within the hour the page fires; the day-long ticket windows have not moved enough yet
+                {
+                    "eval_time": _at(70),
+                    "alertname": "FaithfulnessBudgetBurn",
+                    "exp_alerts": [_expected("page", "generation")],
+                },
+            ],
+        },
+        {  # slow burn: 20% bad (4x budget) for a day tickets, never pages
+            "name": "slow burn tickets",
+            "interval": "1m",
+            "input_series": _series(2, 1560, cause="context"),
+            "alert_rule_test": [
+                {"eval_time": _at(60), "alertname": "FaithfulnessBudgetBurn", "exp_alerts": []},
+                {
+                    "eval_time": _at(1500),
+                    "alertname": "FaithfulnessBudgetBurn",
+                    "exp_alerts": [_expected("ticket", "context")],
+                },
+            ],
+        },
+        {  # within budget: no bad answers, the SLI is 0 and nothing fires
+            "name": "within budget stays quiet",
+            "interval": "1m",
+            "input_series": _series(0, 1560),
+            "alert_rule_test": [{"eval_time": _at(1500), "alertname": "FaithfulnessBudgetBurn", "exp_alerts": []}],
+            "promql_expr_test": [
+                {
+                    "expr": 'slo:sli_error:ratio_rate1h{sloth_slo="faithfulness"}',
+                    "eval_time": _at(1500),
+                    "exp_samples": [
+                        {
+                            "labels": 'slo:sli_error:ratio_rate1h{sloth_id="policy-assistant-faithfulness", '
+                            'sloth_service="policy-assistant", sloth_slo="faithfulness", sloth_window="1h", '
+                            'team="ml-platform"}',
+                            "value": 0,
+                        }
+                    ],
+                },
+            ],
+        },
+    ]
+    spec = {"rule_files": [str(RULES)], "evaluation_interval": "1m", "tests": tests}
+    path = tmp_path / "slo-tests.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    result = subprocess.run([promtool(), "test", "rules", str(path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]

@@ -1,0 +1,96 @@
+"""The SLO file: the shipped default loads, and every mistake is reported with file, line and field."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mre.slo_spec import SpecError, load_default, parse
+
+GOOD = """\
+version: mre/v1
+service: shop
+slos:
+  - name: faithfulness
+    objective: 99
+    sli:
+      score: {evaluation: faithfulness, threshold: 0.85}
+  - name: guardrails
+    objective: 99.9
+    window: 7d
+    sli:
+      event: guardrail_violation
+    filters: {route: checkout}
+    alerting:
+      name: GuardrailBurn
+      page: {disable: true}
+"""
+
+
+def test_the_shipped_default_covers_the_behaviours_the_issue_names() -> None:
+    spec = load_default()
+    assert {s.slo.scorer for s in spec.slos} == {
+        "faithfulness",
+        "answer_relevance",
+        "safety",
+        "freshness",
+        "abstention",
+    }
+    assert all(0 < s.slo.objective < 1 for s in spec.slos)
+
+
+def test_scores_and_events_become_runtime_slos() -> None:
+    spec = parse(GOOD, "slos.yaml")
+    faithfulness, guardrails = spec.slos
+    assert (faithfulness.slo.scorer, faithfulness.slo.threshold, faithfulness.slo.objective) == (
+        "faithfulness",
+        0.85,
+        0.99,
+    )
+    assert faithfulness.alerting.name == "FaithfulnessBudgetBurn"  # a default name
+    assert (guardrails.slo.scorer, guardrails.slo.threshold, guardrails.slo.window_days) == ("safety", 1.0, 7)
+    assert guardrails.filters == {"route": "checkout"}
+    assert guardrails.alerting.page_labels is None and guardrails.alerting.ticket_labels == {"severity": "ticket"}
+
+
+@pytest.mark.parametrize(
+    ("broken", "expected"),
+    [
+        (
+            GOOD.replace("objective: 99\n", "objective: 140\n"),
+            "slos.yaml:5: slos[0].objective: a percentage in (0, 100)",
+        ),
+        (
+            GOOD.replace("threshold: 0.85", "threshold: 2"),
+            "slos.yaml:7: slos[0].sli.score.threshold: a score in [0, 1]",
+        ),
+        (GOOD.replace("event: guardrail_violation", "event: vibes"), "slos.yaml:12: slos[1].sli.event: one of"),
+        (GOOD.replace("window: 7d", "window: weekly"), "slos.yaml:10: slos[1].window: a number of days"),
+        (GOOD.replace("name: guardrails", "name: faithfulness"), "slos.yaml:8: slos[1].name: duplicate SLO name"),
+        (GOOD.replace("version: mre/v1", "version: sloth/v1"), "slos.yaml:1: version: must be 'mre/v1'"),
+        (GOOD.replace("{route: checkout}", "{region: eu}"), "slos.yaml:13: slos[1].filters: a mapping with keys"),
+        ("version: mre/v1\nservice: [x\n", "slos.yaml:"),
+    ],
+    ids=["objective", "threshold", "event", "window", "duplicate", "version", "filters", "yaml"],
+)
+def test_errors_name_file_line_and_field(broken: str, expected: str) -> None:
+    with pytest.raises(SpecError) as raised:
+        parse(broken, "slos.yaml")
+    assert any(p.startswith(expected) for p in raised.value.problems), raised.value.problems
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    broken = GOOD.replace("objective: 99\n", "objective: 0\n").replace("threshold: 0.85", "threshold: -1")
+    with pytest.raises(SpecError) as raised:
+        parse(broken, "slos.yaml")
+    assert len(raised.value.problems) == 2
+
+
+def test_the_cli_check_command_reports_and_exits_non_zero(tmp_path: Path) -> None:
+    path = tmp_path / "slos.yaml"
+    path.write_text(GOOD.replace("objective: 99\n", "objective: 140\n"))
+    result = subprocess.run([sys.executable, "-m", "mre", "slo", "check", str(path)], capture_output=True, text=True)
+    assert result.returncode == 2 and "slos.yaml:5: slos[0].objective" in result.stderr
