@@ -167,3 +167,44 @@ def test_decorators_trace_retrievers_and_checks_and_return_what_the_function_ret
 def test_guardrail_rejects_an_unknown_target_at_definition() -> None:
     with pytest.raises(ValueError, match="input' or 'output"):
         guardrail("g", target="middle")
+
+
+def test_the_redaction_hook_masks_pii_before_anything_is_recorded(
+    tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter, capture_on: None
+) -> None:
+    from mre.instrumentation import set_redactor
+    from mre.redaction import redactor
+
+    set_redactor(redactor([("[ORDER]", r"ORD-\d{6}")]))
+    try:
+        with retrieval("kb", query="Where is ORD-123456 for jane@example.com?", tracer_provider=tracer_provider) as r:
+            r.record_documents([Document("d", "Card 4111 1111 1111 1111, key sk-proj-abcdefghijklmnopqrstuvwxyz123")])
+        with generation(
+            "m", messages=[{"role": "user", "content": "Call me on +44 20 7946 0958"}], tracer_provider=tracer_provider
+        ) as g:
+            g.record_output("SSN 123-45-6789 noted.")
+    finally:
+        set_redactor(None)
+    exported = json.dumps([dict(s.attributes or {}) for s in span_exporter.get_finished_spans()])
+    for secret in ("ORD-123456", "jane@example.com", "4111 1111", "sk-proj-", "7946 0958", "123-45-6789"):
+        assert secret not in exported
+    for placeholder in ("[ORDER]", "[EMAIL]", "[CARD]", "[SECRET]", "[PHONE]", "[NATIONAL_ID]"):
+        assert placeholder in exported
+
+
+def test_a_failing_redaction_hook_drops_the_text_instead_of_leaking_it(
+    tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter, capture_on: None
+) -> None:
+    from mre.instrumentation import set_redactor
+
+    def broken(text: str) -> str:
+        raise RuntimeError("bad hook")
+
+    set_redactor(broken)
+    try:
+        with generation("m", messages=[{"role": "user", "content": "secret"}], tracer_provider=tracer_provider) as g:
+            g.record_output("secret answer")
+    finally:
+        set_redactor(None)
+    (span,) = span_exporter.get_finished_spans()
+    assert "secret" not in json.dumps(dict(span.attributes or {}))
