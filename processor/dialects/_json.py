@@ -60,3 +60,17 @@ def messages(value: Any, key: str) -> list[Message] | None:
         text = part_text(item.get("parts", item.get("content")))
         out.append(Message(role=str(role) if role is not None else "user", content=text or ""))
     return out
+
+
+def system_text(messages: Sequence[Message] | None) -> str | None:
+    """The system prompt carried inside the history (role system or developer)."""
+    texts = [m.content for m in messages or () if m.role in ("system", "developer") and m.content]
+    return "\n".join(texts) if texts else None
+
+
+def answer_text(outputs: Sequence[Message] | None) -> str | None:
+    """The first assistant text; ``""`` when outputs were captured but hold no text, None if not captured."""
+    if outputs is None:
+        return None
+    texts = [m.content for m in outputs if m.role in ("assistant", "model") and m.content]
+    return texts[0] if texts else ""

@@ -10,6 +10,7 @@ from mre.model import Document, GuardrailCheck, Message
 from mre.processor.dialects import otel
 from mre.processor.dialects._common import float_or_none, int_or_none, json_mapping, str_or_none
 from mre.processor.dialects._flat import indexed
+from mre.processor.dialects._json import answer_text, system_text
 from mre.processor.dialects._stage import GenerationStage, GuardrailStage, Stage
 from mre.processor.spans import SpanRecord, hex_span_id
 
@@ -84,11 +85,6 @@ def _generation(span: SpanRecord, attrs: Mapping[str, Any]) -> GenerationStage:
         and attrs.get("output.mime_type") != "application/json"
     ):
         outputs = [Message("assistant", attrs["output.value"])]
-    system = [m.content for m in inputs or () if m.role in ("system", "developer") and m.content]
-    answer = None
-    if outputs is not None:
-        texts = [m.content for m in outputs if m.role in ("assistant", "model") and m.content]
-        answer = texts[0] if texts else ""
     return GenerationStage(
         span_id=hex_span_id(span.span_id),
         dialect=DIALECT,
@@ -99,9 +95,9 @@ def _generation(span: SpanRecord, attrs: Mapping[str, Any]) -> GenerationStage:
             attrs.get("llm.response.model_name") or attrs.get("llm.model_name") or attrs.get("llm.request.model_name")
         ),
         response_id=None,
-        system_prompt="\n".join(system) if system else None,
+        system_prompt=system_text(inputs),
         input_messages=inputs,
-        answer=answer,
+        answer=answer_text(outputs),
         input_tokens=int_or_none(attrs.get("llm.token_count.prompt")),
         output_tokens=int_or_none(attrs.get("llm.token_count.completion")),
     )

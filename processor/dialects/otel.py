@@ -14,7 +14,7 @@ from typing import Any
 from mre import semconv as sc
 from mre.model import Document, GuardrailCheck, Message, Retrieval
 from mre.processor.dialects._common import float_or_none, int_or_none, lenient, str_or_none
-from mre.processor.dialects._json import messages, parse_json, part_text
+from mre.processor.dialects._json import answer_text, messages, parse_json, part_text, system_text
 from mre.processor.dialects._stage import GenerationStage, GuardrailStage, RetrievalStage, Stage
 from mre.processor.health import BAD_INPUT, MALFORMED_ATTRIBUTE
 from mre.processor.spans import SpanRecord, hex_span_id
@@ -54,14 +54,8 @@ def generation(
     if inputs is None and outputs is None:
         inputs, outputs = _legacy_events(span)
     system = lenient(parse_json, attrs.get(sc.GEN_AI_SYSTEM_INSTRUCTIONS), sc.GEN_AI_SYSTEM_INSTRUCTIONS)
-    system_prompt = part_text(system) if system is not None else None
-    if system_prompt is None and inputs:
-        system_texts = [m.content for m in inputs if m.role in ("system", "developer") and m.content]
-        system_prompt = "\n".join(system_texts) if system_texts else None
-    answer = None
-    if outputs is not None:
-        texts = [m.content for m in outputs if m.role in ("assistant", "model") and m.content]
-        answer = texts[0] if texts else ""
+    system_prompt = part_text(system) if system is not None else system_text(inputs)
+    answer = answer_text(outputs)
     return GenerationStage(
         span_id=hex_span_id(span.span_id),
         dialect=dialect,
