@@ -32,8 +32,21 @@ def render_rules(file: SLOFile) -> str:
 
 def build(file: SLOFile, out_dir: Path) -> list[Path]:
     """Write the generated files; returns their paths."""
+    from mre.exporters.slo_dashboards import (
+        ALERTMANAGER_ROUTES,
+        GRAFANA_DASHBOARDS_PROVIDER,
+        GRAFANA_DATASOURCE,
+        build_dashboards,
+    )
+
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs = {out_dir / RULES_FILE: render_rules(file)}
+    for name, text in build_dashboards(file).items():
+        outputs[out_dir / "grafana" / name] = text
+    outputs[out_dir / "provisioning" / "dashboards.yaml"] = GRAFANA_DASHBOARDS_PROVIDER
+    outputs[out_dir / "provisioning" / "datasources.yaml"] = GRAFANA_DATASOURCE
+    outputs[out_dir / "alertmanager.yaml"] = ALERTMANAGER_ROUTES
     for path, text in outputs.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return list(outputs)

@@ -71,7 +71,8 @@ def sli_rules(file: SLOFile, spec: SLOSpec) -> list[dict[str, Any]]:
         rules.append(
             {
                 "record": f"slo:sli_error:ratio_rate{window}",
-                "expr": f"(sum(rate({EVENTS_METRIC}{bad}[{window}])))\n/\n"
+                # "or vector(0)": an SLO with no bad event yet has no bad series at all; its SLI is 0.
+                "expr": f"(sum(rate({EVENTS_METRIC}{bad}[{window}])) or on() vector(0))\n/\n"
                 f"(sum(rate({EVENTS_METRIC}{total}[{window}])))\n",
                 "labels": {**base, "sloth_window": window},
             }

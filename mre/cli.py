@@ -275,6 +275,33 @@ def _slo_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _slo_status(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from mre.exporters.slo_status import fetch
+
+    try:
+        statuses = fetch(args.prometheus, args.service)
+    except (OSError, RuntimeError) as exc:
+        print(f"mre slo status: cannot read {args.prometheus}: {exc}", file=sys.stderr)
+        return 2
+    if not statuses:
+        print("no SLO series found: are the rules from `mre slo build` loaded?", file=sys.stderr)
+        return 1
+    table = Table(title=f"SLOs at {args.prometheus}")
+    table.add_column("service")
+    table.add_column("slo")
+    for column in ("objective", "SLI (1h)", "budget left", "burn 5m", "burn period"):
+        table.add_column(column, justify="right")
+    for s in statuses:
+        burn = "-" if s.burn_rate_5m is None else f"{s.burn_rate_5m:.2f}x"
+        period = "-" if s.burn_rate_period is None else f"{s.burn_rate_period:.2f}x"
+        table.add_row(s.service, s.slo, _pct(s.objective), _pct(s.sli), _pct(s.budget_remaining), burn, period)
+    Console().print(table)
+    return 0
+
+
 def _num(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -315,6 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     slo_build.add_argument("file", nargs="?", help="the SLO file (default: the shipped slos.yaml)")
     slo_build.add_argument("--out", default="dashboards", help="output folder (default dashboards/)")
     slo_build.set_defaults(func=_slo_build)
+    slo_status = slo_sub.add_parser("status", help="per SLO: SLI, budget remaining and burn rates from Prometheus")
+    slo_status.add_argument("--prometheus", default="http://localhost:9090", help="Prometheus base URL")
+    slo_status.add_argument("--service", help="only this service")
+    slo_status.set_defaults(func=_slo_status)
     slo_check = slo_sub.add_parser("check", help="validate an SLO file; errors name file, line and field")
     slo_check.add_argument("file")
     slo_check.set_defaults(func=_slo_check)

@@ -34,6 +34,31 @@ def test_the_committed_rules_are_what_mre_slo_build_generates() -> None:
     assert RULES.read_text() == render_rules(load_default()), "dashboards/ is stale: run `mre slo build`"
 
 
+def test_every_committed_generated_file_matches_a_fresh_build(tmp_path: Path) -> None:
+    from mre.exporters.slo_build import build
+
+    for path in build(load_default(), tmp_path):
+        committed = ROOT / "dashboards" / path.relative_to(tmp_path)
+        assert committed.exists(), f"{committed} is missing: run `mre slo build`"
+        assert committed.read_text() == path.read_text(), f"{committed} is stale: run `mre slo build`"
+
+
+def test_dashboards_round_trip_through_the_sdks_dashboard_model() -> None:
+    import json
+
+    from grafana_foundation_sdk.models.dashboard import Dashboard
+
+    for path in sorted((ROOT / "dashboards" / "grafana").glob("*.json")):
+        data = json.loads(path.read_text())
+        model = Dashboard.from_json(data)
+        assert model.uid == data["uid"] and model.panels and len(model.panels) == len(data["panels"])
+        for panel in data["panels"]:
+            for target in panel.get("targets", []):
+                assert target["refId"], f"{path.name}: a target without refId"
+        names = {v["name"] for v in data["templating"]["list"]}
+        assert {"datasource", "service"} <= names
+
+
 def test_promtool_check_rules_accepts_them() -> None:
     result = subprocess.run([promtool(), "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,399 @@
+"""Grafana dashboards for the SLO file, built with grafana-foundation-sdk (the Grafana 11.6 flavour,
+pinned), plus the provisioning files that load them and an Alertmanager route example.
+
+Dashboards: SLO overview (objective, SLI, budget remaining, burn rates), stages (retrieval,
+generation, guardrail), failures by cause, models side by side, processor health. Template
+variables for datasource, service, SLO and model; score panels ask for exemplars, which carry trace
+ids to jump to traces.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from grafana_foundation_sdk.builders import dashboard, gauge, prometheus, stat, timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, Threshold, ThresholdsMode, VariableRefresh
+
+from mre.slo_spec import SLOFile
+
+DS = DataSourceRef(type_val="prometheus", uid="${datasource}")
+SLO_SEL = 'sloth_service="$service", sloth_slo=~"$slo"'
+SVC = 'service="$service"'
+SVC_MODEL = 'service="$service", model=~"$model"'
+
+
+def _q(expr: str, ref: str, legend: str = "", exemplar: bool = False) -> prometheus.Dataquery:
+    query = prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref)
+    return query.exemplar(True) if exemplar else query
+
+
+def _base(title: str, uid: str, tags: list[str], model_variable: bool = False, slo_variable: bool = False) -> Any:
+    board = (
+        dashboard.Dashboard(title)
+        .uid(uid)
+        .tags(["mre", *tags])
+        .refresh("30s")
+        .time("now-6h", "now")
+        .with_variable(dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus"))
+        .with_variable(
+            dashboard.QueryVariable("service")
+            .label("Service")
+            .datasource(DS)
+            .query("label_values(mre_interactions_total, service)")
+            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        )
+    )
+    if slo_variable:
+        board = board.with_variable(
+            dashboard.QueryVariable("slo")
+            .label("SLO")
+            .datasource(DS)
+            .query('label_values(slo:objective:ratio{sloth_service="$service"}, sloth_slo)')
+            .multi(True)
+            .include_all(True)
+            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        )
+    if model_variable:
+        board = board.with_variable(
+            dashboard.QueryVariable("model")
+            .label("Model")
+            .datasource(DS)
+            .query('label_values(mre_interactions_total{service="$service"}, model)')
+            .multi(True)
+            .include_all(True)
+            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        )
+    return board
+
+
+def _ts(title: str, *targets: prometheus.Dataquery, unit: str = "short", span: int = 12) -> timeseries.Panel:
+    panel = timeseries.Panel().title(title).datasource(DS).unit(unit).span(span).height(8)
+    for target in targets:
+        panel = panel.with_target(target)
+    return panel
+
+
+def slo_overview() -> Any:
+    budget_steps = [
+        Threshold(value=None, color="red"),
+        Threshold(value=0.25, color="orange"),
+        Threshold(value=0.5, color="green"),
+    ]
+    return (
+        _base("mre · SLO overview", "mre-slo-overview", ["slo"], slo_variable=True)
+        .with_row(dashboard.Row("Objectives and error budgets"))
+        .with_panel(
+            stat.Panel()
+            .title("Objective")
+            .datasource(DS)
+            .unit("percentunit")
+            .span(6)
+            .height(5)
+            .with_target(_q(f"slo:objective:ratio{{{SLO_SEL}}}", "A", "{{sloth_slo}}"))
+        )
+        .with_panel(
+            stat.Panel()
+            .title("SLI (good share, last 1h)")
+            .datasource(DS)
+            .unit("percentunit")
+            .span(6)
+            .height(5)
+            .with_target(_q(f"1 - slo:sli_error:ratio_rate1h{{{SLO_SEL}}}", "A", "{{sloth_slo}}"))
+        )
+        .with_panel(
+            gauge.Panel()
+            .title("Error budget remaining (period)")
+            .datasource(DS)
+            .unit("percentunit")
+            .min(0)
+            .max(1)
+            .span(12)
+            .height(5)
+            .thresholds(dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(budget_steps))
+            .with_target(_q(f"slo:period_error_budget_remaining:ratio{{{SLO_SEL}}}", "A", "{{sloth_slo}}"))
+        )
+        .with_row(dashboard.Row("Burn rates"))
+        .with_panel(
+            _ts("Current burn rate (5m)", _q(f"slo:current_burn_rate:ratio{{{SLO_SEL}}}", "A", "{{sloth_slo}}"))
+        )
+        .with_panel(_ts("Period burn rate", _q(f"slo:period_burn_rate:ratio{{{SLO_SEL}}}", "A", "{{sloth_slo}}")))
+        .with_panel(
+            _ts(
+                "SLI error ratio by window",
+                _q(f"slo:sli_error:ratio_rate5m{{{SLO_SEL}}}", "A", "{{sloth_slo}} 5m"),
+                _q(f"slo:sli_error:ratio_rate1h{{{SLO_SEL}}}", "B", "{{sloth_slo}} 1h"),
+                _q(f"slo:sli_error:ratio_rate6h{{{SLO_SEL}}}", "C", "{{sloth_slo}} 6h"),
+                unit="percentunit",
+            )
+        )
+        .with_panel(
+            _ts(
+                "Firing SLO alerts",
+                _q('ALERTS{alertstate="firing", sloth_service="$service"}', "A", "{{alertname}} {{sloth_severity}}"),
+            )
+        )
+    )
+
+
+def stages() -> Any:
+    score = (
+        'sum by (evaluation) (rate(mre_evaluation_score_sum{%s, evaluation=~"%s"}[$__rate_interval])) / '
+        'sum by (evaluation) (rate(mre_evaluation_score_count{%s, evaluation=~"%s"}[$__rate_interval]))'
+    )
+
+    def mean(evaluations: str, ref: str) -> prometheus.Dataquery:
+        return _q(score % (SVC_MODEL, evaluations, SVC_MODEL, evaluations), ref, "{{evaluation}}")
+
+    return (
+        _base("mre · stages", "mre-stages", ["retrieval", "generation", "guardrail"], model_variable=True)
+        .with_row(dashboard.Row("Retrieval"))
+        .with_panel(
+            _ts(
+                "Retrieval scores (mean)",
+                mean(
+                    "context_precision|freshness|permission_leak|conflicting_sources|chunk_boundary|lost_in_the_middle",
+                    "A",
+                ),
+                unit="percentunit",
+            )
+        )
+        .with_row(dashboard.Row("Generation"))
+        .with_panel(
+            _ts(
+                "Generation scores (mean)",
+                mean("faithfulness|answer_relevance|abstention|citations|confidence_calibration|consistency", "A"),
+                unit="percentunit",
+            )
+        )
+        .with_panel(
+            _ts(
+                "Faithfulness distribution (p10, p50)",
+                _q(
+                    f"histogram_quantile(0.1, sum by (le) (rate(mre_evaluation_score_bucket{{{SVC_MODEL}, "
+                    f'evaluation="faithfulness"}}[$__rate_interval])))',
+                    "A",
+                    "p10",
+                    exemplar=True,
+                ),
+                _q(
+                    f"histogram_quantile(0.5, sum by (le) (rate(mre_evaluation_score_bucket{{{SVC_MODEL}, "
+                    f'evaluation="faithfulness"}}[$__rate_interval])))',
+                    "B",
+                    "p50",
+                    exemplar=True,
+                ),
+                unit="percentunit",
+            )
+        )
+        .with_row(dashboard.Row("Guardrail"))
+        .with_panel(_ts("Safety score (mean)", mean("safety", "A"), unit="percentunit"))
+        .with_panel(
+            _ts(
+                "Judge escalations by decision",
+                _q("sum by (decision) (rate(mre_judge_decisions_total[$__rate_interval]))", "A", "{{decision}}"),
+            )
+        )
+    )
+
+
+def failures() -> Any:
+    return (
+        _base("mre · failures by cause", "mre-failures", ["triage"])
+        .with_panel(
+            _ts(
+                "Failures by cause",
+                _q(f"sum by (cause) (rate(mre_failures_total{{{SVC}}}[$__rate_interval]))", "A", "{{cause}}"),
+            )
+        )
+        .with_panel(
+            _ts(
+                "Share of answers failing an SLO",
+                _q(
+                    f"sum(rate(mre_failures_total{{{SVC}}}[$__rate_interval])) / "
+                    f"sum(rate(mre_interactions_total{{{SVC}}}[$__rate_interval]))",
+                    "A",
+                    "failing",
+                ),
+                unit="percentunit",
+            )
+        )
+        .with_panel(
+            _ts(
+                "Bad SLO events by SLO",
+                _q(
+                    f'sum by (slo) (rate(mre_slo_events_total{{{SVC}, outcome="bad"}}[$__rate_interval]))',
+                    "A",
+                    "{{slo}}",
+                ),
+            )
+        )
+    )
+
+
+def models() -> Any:
+    return (
+        _base("mre · models side by side", "mre-models", ["drift"], model_variable=True)
+        .with_panel(
+            _ts(
+                "Answers per second by model",
+                _q(f"sum by (model) (rate(mre_interactions_total{{{SVC_MODEL}}}[$__rate_interval]))", "A", "{{model}}"),
+            )
+        )
+        .with_panel(
+            _ts(
+                "Faithfulness (mean) by model",
+                _q(
+                    f'sum by (model) (rate(mre_evaluation_score_sum{{{SVC_MODEL}, evaluation="faithfulness"}}'
+                    f"[$__rate_interval])) / sum by (model) (rate(mre_evaluation_score_count{{{SVC_MODEL}, "
+                    f'evaluation="faithfulness"}}[$__rate_interval]))',
+                    "A",
+                    "{{model}}",
+                    exemplar=True,
+                ),
+                unit="percentunit",
+            )
+        )
+        .with_panel(
+            _ts(
+                "Bad SLO events share by model",
+                _q(
+                    f'sum by (model) (rate(mre_slo_events_total{{{SVC_MODEL}, outcome="bad"}}[$__rate_interval]))'
+                    f" / sum by (model) (rate(mre_slo_events_total{{{SVC_MODEL}}}[$__rate_interval]))",
+                    "A",
+                    "{{model}}",
+                ),
+                unit="percentunit",
+            )
+        )
+    )
+
+
+def processor_health() -> Any:
+    return (
+        _base("mre · processor health", "mre-processor", ["health"])
+        .with_panel(
+            _ts(
+                "Spans received / dropped per second",
+                _q("sum(rate(mre_processor_spans_received_total[$__rate_interval]))", "A", "received"),
+                _q(
+                    "sum by (reason) (rate(mre_processor_spans_dropped_total[$__rate_interval]))",
+                    "B",
+                    "dropped {{reason}}",
+                ),
+            )
+        )
+        .with_panel(
+            _ts(
+                "Pending traces and queued spans",
+                _q("sum(mre_processor_traces_pending)", "A", "pending traces"),
+                _q("sum(mre_processor_queue_spans)", "B", "queued spans"),
+            )
+        )
+        .with_panel(
+            _ts(
+                "Scoring latency (p50, p99)",
+                _q(
+                    "histogram_quantile(0.5, sum by (le) (rate(mre_processor_scoring_duration_seconds_bucket"
+                    "[$__rate_interval])))",
+                    "A",
+                    "p50",
+                ),
+                _q(
+                    "histogram_quantile(0.99, sum by (le) (rate(mre_processor_scoring_duration_seconds_bucket"
+                    "[$__rate_interval])))",
+                    "B",
+                    "p99",
+                ),
+                unit="s",
+            )
+        )
+        .with_panel(
+            _ts(
+                "Bad input by kind",
+                _q("sum by (kind) (rate(mre_processor_bad_input_total[$__rate_interval]))", "A", "{{kind}}"),
+            )
+        )
+    )
+
+
+BUILDERS = {
+    "slo-overview": slo_overview,
+    "stages": stages,
+    "failures": failures,
+    "models": models,
+    "processor-health": processor_health,
+}
+
+
+def build_dashboards(file: SLOFile) -> dict[str, str]:
+    """File name -> dashboard JSON (bare JSON, as file provisioning takes it)."""
+    del file  # one set of dashboards serves every SLO file: panels select by label
+    encoder = JSONEncoder(sort_keys=True, indent=2)
+    return {f"{name}.json": encoder.encode(builder().build()) + "\n" for name, builder in BUILDERS.items()}
+
+
+def panel_queries(dashboard_json: str) -> list[str]:
+    """Every query expression of a dashboard (tests run them against a real Prometheus)."""
+    board = json.loads(dashboard_json)
+    return [t["expr"] for p in board.get("panels", []) for t in p.get("targets", []) if t.get("expr")]
+
+
+GRAFANA_DASHBOARDS_PROVIDER = """\
+# Grafana file provisioning: <grafana>/provisioning/dashboards/mre.yaml
+apiVersion: 1
+providers:
+  - name: mre-otel
+    orgId: 1
+    folder: mre-otel
+    type: file
+    disableDeletion: false
+    updateIntervalSeconds: 30
+    allowUiUpdates: false
+    options:
+      path: /var/lib/grafana/dashboards/mre
+      foldersFromFilesStructure: false
+"""
+
+GRAFANA_DATASOURCE = """\
+# Grafana file provisioning: <grafana>/provisioning/datasources/mre.yaml
+apiVersion: 1
+datasources:
+  - name: Prometheus
+    type: prometheus
+    access: proxy
+    url: http://prometheus:9090
+    isDefault: true
+    jsonData:
+      exemplarTraceIdDestinations:
+        - name: trace_id
+          datasourceUid: tempo
+  - name: Tempo
+    uid: tempo
+    type: tempo
+    access: proxy
+    url: http://tempo:3200
+"""
+
+ALERTMANAGER_ROUTES = """\
+# Alertmanager routing example for the generated SLO alerts: pages to on-call, tickets to a queue.
+route:
+  receiver: ml-platform-tickets
+  group_by: [alertname, sloth_service, sloth_slo]
+  routes:
+    - matchers: ['sloth_severity="page"']
+      receiver: ml-platform-oncall
+      group_wait: 30s
+      repeat_interval: 1h
+    - matchers: ['sloth_severity="ticket"']
+      receiver: ml-platform-tickets
+      repeat_interval: 12h
+receivers:
+  - name: ml-platform-oncall
+    webhook_configs:
+      - url: http://pager.example.internal/hook
+  - name: ml-platform-tickets
+    webhook_configs:
+      - url: http://tickets.example.internal/hook
+"""
