@@ -14,7 +14,6 @@ from mre.processor.scorers.text import Quantity, analyze, split_sentences, strip
 class Unit:
     """A sentence of one document, or two adjacent sentences (claims often fuse neighbours)."""
 
-    doc_index: int
     text: str
     terms: frozenset[str]
     quantities: frozenset[Quantity]
@@ -27,36 +26,46 @@ def coverage(needles: frozenset[str], haystack: frozenset[str]) -> float:
     return len(needles & haystack) / len(needles)
 
 
+def best_coverage(needles: frozenset[str], units: Sequence[Unit]) -> float:
+    """The highest coverage over units (inlined: this runs for every unit of every answer)."""
+    if not needles:
+        return 0.0
+    best = max((len(needles & u.terms) for u in units), default=0)
+    return best / len(needles)
+
+
 @lru_cache(maxsize=4096)
 def _document_units(text: str) -> tuple[Unit, ...]:
     """Per document text: chunks recur across answers (at any position), so each is split, analysed
-    and paired once; the units carry doc_index 0 until placed in a context."""
-    doc_index = 0
+    and paired once. Units carry no position; :class:`ContextUnits` says which document each is from."""
     sentences = [
-        Unit(doc_index, s, a.terms, a.quantities, a.qualifiers)
+        Unit(s, a.terms, a.quantities, a.qualifiers)
         for s, a in ((s, analyze(s)) for s in split_sentences(strip_citations(text)))
     ]
     pairs = [
-        Unit(
-            doc_index,
-            f"{a.text} {b.text}",
-            a.terms | b.terms,
-            a.quantities | b.quantities,
-            a.qualifiers | b.qualifiers,
-        )
+        Unit(f"{a.text} {b.text}", a.terms | b.terms, a.quantities | b.quantities, a.qualifiers | b.qualifiers)
         for a, b in pairwise(sentences)
     ]
     return (*sentences, *pairs)
 
 
+@dataclass(frozen=True, slots=True)
+class ContextUnits:
+    units: tuple[Unit, ...]
+    docs: tuple[int, ...]  # the document (context index) of each unit
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+
 @lru_cache(maxsize=512)
-def _units_cached(contexts: tuple[str, ...]) -> tuple[Unit, ...]:
-    return tuple(
-        u if doc_index == 0 else Unit(doc_index, u.text, u.terms, u.quantities, u.qualifiers)
-        for doc_index, text in enumerate(contexts)
-        for u in _document_units(text)
+def _units_cached(contexts: tuple[str, ...]) -> ContextUnits:
+    per_doc = [_document_units(text) for text in contexts]
+    return ContextUnits(
+        tuple(u for units in per_doc for u in units),
+        tuple(i for i, units in enumerate(per_doc) for _ in units),
     )
 
 
-def context_units(contexts: Sequence[str]) -> tuple[Unit, ...]:
+def context_units(contexts: Sequence[str]) -> ContextUnits:
     return _units_cached(tuple(contexts))

@@ -8,7 +8,7 @@ although nothing retrieved answers the question: a coverage failure) and ``needl
 from __future__ import annotations
 
 from mre.model import Interaction, Score
-from mre.processor.scorers._context import context_units, coverage
+from mre.processor.scorers._context import best_coverage, context_units
 from mre.processor.scorers.text import is_abstention, question_terms
 
 NAME = "abstention"
@@ -25,7 +25,7 @@ def answerability(question: str, contexts: list[str]) -> float:
     asked = question_terms(question)
     if not asked or not contexts:
         return 0.0
-    return max((coverage(asked, u.terms) for u in context_units(contexts)), default=0.0)
+    return best_coverage(asked, context_units(contexts).units)
 
 
 def abstention(interaction: Interaction) -> Score | None:

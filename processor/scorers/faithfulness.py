@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from mre.model import Interaction, Score
-from mre.processor.scorers._context import Unit, context_units, coverage
+from mre.processor.scorers._context import ContextUnits, Unit, context_units
 from mre.processor.scorers.text import (
     Quantity,
     analyze,
@@ -83,38 +83,43 @@ def claims(answer: str) -> list[str]:
     return out
 
 
-def check_claim(claim: str, units: tuple[Unit, ...]) -> ClaimVerdict:
+def check_claim(claim: str, context: ContextUnits) -> ClaimVerdict:
     analysis = analyze(claim)
     terms = analysis.terms
     claimed_quantities = analysis.quantities
     claimed_qualifiers = analysis.qualifiers
-    scored = [(coverage(terms, u.terms), i) for i, u in enumerate(units)]
+    units, docs = context.units, context.docs
+    if not terms:
+        scored = [(0.0, i) for i in range(len(units))]
+    else:
+        size = len(terms)
+        scored = [(len(terms & u.terms) / size, i) for i, u in enumerate(units)]
     scored.sort(key=lambda pair: (-pair[0], pair[1]))  # ties: single sentences (listed first) win
-    candidates = [units[i] for cov, i in scored if cov >= TERM_COVERAGE]
+    candidates = [i for cov, i in scored if cov >= TERM_COVERAGE]
     if not candidates:
         best = scored[0][0] if scored else 0.0
         return ClaimVerdict(claim, False, REASON_UNSUPPORTED, f"best context match covers {best:.0%} of its terms")
     if claimed_quantities or claimed_qualifiers:
         # Prefer a candidate that carries the claim's numbers: with two versions of a policy in the
         # context, the one stating the claimed figure is the one the claim rests on.
-        candidates.sort(key=lambda u: -sum(quantity_supported(q, u.quantities) for q in claimed_quantities))
+        candidates.sort(key=lambda i: -sum(quantity_supported(q, units[i].quantities) for q in claimed_quantities))
     first_failure: ClaimVerdict | None = None
-    for unit in candidates:
-        failure = _mismatch(claim, claimed_quantities, claimed_qualifiers, unit)
+    for i in candidates:
+        failure = _mismatch(claim, claimed_quantities, claimed_qualifiers, units[i], docs[i])
         if failure is None:
-            return ClaimVerdict(claim, True, source_doc=unit.doc_index)
+            return ClaimVerdict(claim, True, source_doc=docs[i])
         first_failure = first_failure or failure
     assert first_failure is not None
     return first_failure
 
 
 def _mismatch(
-    claim: str, claimed_q: frozenset[Quantity], claimed_qual: frozenset[str], unit: Unit
+    claim: str, claimed_q: frozenset[Quantity], claimed_qual: frozenset[str], unit: Unit, doc: int
 ) -> ClaimVerdict | None:
     missing_q = [q for q in claimed_q if not quantity_supported(q, unit.quantities)]
     if missing_q:
         shown = ", ".join(_fmt(q) for q in sorted(missing_q, key=lambda q: q.value))
-        return ClaimVerdict(claim, False, REASON_NUMBER, f"{shown} not in the source", unit.doc_index)
+        return ClaimVerdict(claim, False, REASON_NUMBER, f"{shown} not in the source", doc)
     dropped = unit.qualifiers - claimed_qual
     if dropped:
         return ClaimVerdict(
@@ -122,10 +127,10 @@ def _mismatch(
             False,
             REASON_QUALIFIER,
             f"source qualifies it with {', '.join(sorted(dropped))}",
-            unit.doc_index,
+            doc,
         )
     if "not" in claimed_qual and "not" not in unit.qualifiers:
-        return ClaimVerdict(claim, False, REASON_NEGATION, "negates what the source states", unit.doc_index)
+        return ClaimVerdict(claim, False, REASON_NEGATION, "negates what the source states", doc)
     added = (claimed_qual - unit.qualifiers) & _CARVE_OUTS
     if added:
         # A carve-out the source does not make: typically stitched from another version or document.
@@ -134,7 +139,7 @@ def _mismatch(
             False,
             REASON_QUALIFIER,
             f"adds {', '.join(sorted(added))} the source does not state",
-            unit.doc_index,
+            doc,
         )
     return None
 
@@ -170,7 +175,7 @@ def _faithfulness(answer: str, question: str | None, contexts: tuple[str, ...]) 
     # The value grades support rather than counting claims: a claim that contradicts its source (a
     # number, a qualifier, a negation) counts 0; one the context covers too little counts half its
     # strength; a supported claim counts its strength (how much of what it adds the context holds).
-    context_terms = frozenset().union(*(u.terms for u in units)) if units else frozenset()
+    context_terms = frozenset().union(*(u.terms for u in units.units)) if units else frozenset()
     context_lower = " ".join(contexts).lower()
     strengths = [claim_strength(v.claim, question, context_terms, context_lower) * _WEIGHT[v.reason] for v in verdicts]
     value = sum(strengths) / len(strengths)
