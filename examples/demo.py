@@ -134,7 +134,11 @@ def run_demo(
     plan: FaultPlan | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     keep_serving: Callable[[str | None], None] | None = None,
+    export_otlp: str | None = None,
+    strip_content: bool = True,
 ) -> DemoReport:
+    """``export_otlp`` (host:port) sends the scored spans and evaluation records on over OTLP/gRPC;
+    score then strip is on by default there: what leaves has every score and no text."""
     import openai
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
@@ -152,6 +156,17 @@ def run_demo(
     logs = InMemoryLogRecordExporter()
     logger_provider = LoggerProvider(resource=resource)
     logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    export = None
+    if export_otlp:
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        export = BatchSpanProcessor(OTLPSpanExporter(endpoint=export_otlp, insecure=True))
+        logger_provider.add_log_record_processor(
+            BatchLogRecordProcessor(OTLPLogExporter(endpoint=export_otlp, insecure=True))
+        )
     collector = _Collector()
     setup = install_embedded(
         tracer_provider,
@@ -160,6 +175,8 @@ def run_demo(
         metrics_addr=metrics_addr,
         metrics_port=metrics_port,
         grace_s=0.2,
+        export=export,
+        strip_content=strip_content,
     )
     set_default_capture(True)  # scoring needs the text; the demo is the embedded default
     instrumentor = OpenAIInstrumentor()
@@ -207,6 +224,7 @@ def run_demo(
     finally:
         instrumentor.uninstrument()
         setup.close()
+        logger_provider.shutdown()
 
 
 def write_report(report: DemoReport, path: Path) -> None:

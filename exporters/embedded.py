@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry._logs import LoggerProvider
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from prometheus_client import CollectorRegistry, start_http_server
 
 from mre.exporters.evaluation_events import EvaluationEventSink
@@ -47,12 +47,21 @@ def install_embedded(
     metrics_port: int | None = None,
     default_service: str = "unknown",
     grace_s: float = 0.5,
+    export: SpanProcessor | None = None,
+    strip_content: bool = False,
 ) -> EmbeddedSetup:
-    """Attach the behaviour processor; with ``metrics_port`` (0 picks a free port) serve /metrics."""
+    """Attach the behaviour processor; with ``metrics_port`` (0 picks a free port) serve /metrics.
+
+    ``export`` is the span processor that sends spans on (a BatchSpanProcessor around your exporter):
+    give it here instead of to the TracerProvider, and spans leave only once scored, enriched with
+    ``mre.score.*``; with ``strip_content`` they leave with no prompt, completion, query or document
+    text, and the evaluation records carry text-free explanations (score then strip)."""
     registry = registry if registry is not None else CollectorRegistry()
     metrics = PrometheusSink(registry, default_service=default_service)
-    sinks: list[EvaluationSink] = [metrics, EvaluationEventSink(logger_provider), *extra_sinks]
-    processor = BehaviorSpanProcessor(ScoringPipeline(scorers, slos, sinks), grace_s=grace_s)
+    sinks: list[EvaluationSink] = [metrics, EvaluationEventSink(logger_provider, strip_content), *extra_sinks]
+    processor = BehaviorSpanProcessor(
+        ScoringPipeline(scorers, slos, sinks), grace_s=grace_s, downstream=export, strip_content=strip_content
+    )
     registry.register(ProcessorHealthCollector(processor))
     tracer_provider.add_span_processor(processor)
     setup = EmbeddedSetup(processor=processor, registry=registry, metrics=metrics)

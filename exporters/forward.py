@@ -36,6 +36,7 @@ from mre.exporters.evaluation_events import evaluation_attributes
 from mre.model import Evaluation
 from mre.processor.otlp import Origin
 from mre.processor.spans import SpanRecord
+from mre.processor.strip import is_content_key, keep_event, score_attributes, strip_documents
 
 logger = logging.getLogger(__name__)
 
@@ -84,17 +85,40 @@ def _kv(key: str, value: str | float | int | bool) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=value))
 
 
-def enrich(span: Span, evaluation: Evaluation) -> Span:
+def enrich(span: Span, evaluation: Evaluation | None, strip_content: bool = False) -> Span:
     copy = Span()
     copy.CopyFrom(span)
-    for name, score in evaluation.scores.items():
-        copy.attributes.append(_kv(f"{sc.MRE_SCORE_PREFIX}{name}", float(score.value)))
-    if evaluation.cause is not None:
-        copy.attributes.append(_kv(sc.MRE_FAILURE_CAUSE, evaluation.cause))
+    if strip_content:
+        _strip(copy.attributes)
+        kept = [e for e in copy.events if keep_event(e.name)]
+        del copy.events[:]
+        for event in kept:
+            _strip(event.attributes)
+            copy.events.append(event)
+    if evaluation is not None:
+        copy.attributes.extend(_kv(k, v) for k, v in score_attributes(evaluation).items())
     return copy
 
 
-def trace_request(spans: Sequence[SpanRecord], evaluations: Sequence[Evaluation]) -> ExportTraceServiceRequest:
+def _strip(attributes: Any) -> None:
+    """Remove content in place from a repeated KeyValue field (documents keep ids and metadata)."""
+    kept = []
+    for kv in attributes:
+        if is_content_key(kv.key):
+            continue
+        if kv.key == sc.GEN_AI_RETRIEVAL_DOCUMENTS:
+            stripped = strip_documents(kv.value.string_value)
+            if stripped is None:
+                continue
+            kv = _kv(kv.key, stripped)
+        kept.append(kv)
+    del attributes[:]
+    attributes.extend(kept)
+
+
+def trace_request(
+    spans: Sequence[SpanRecord], evaluations: Sequence[Evaluation], strip_content: bool = False
+) -> ExportTraceServiceRequest:
     """All spans of the trace under their original resource and scope, generation spans enriched."""
     by_span = {int(e.interaction.span_id, 16): e for e in evaluations}
     request = ExportTraceServiceRequest()
@@ -119,11 +143,16 @@ def trace_request(spans: Sequence[SpanRecord], evaluations: Sequence[Evaluation]
             scope_spans.schema_url = origin.scope_schema_url
             groups[key] = scope_spans
         evaluation = by_span.get(record.span_id)
-        scope_spans.spans.append(enrich(span, evaluation) if evaluation is not None else span)
+        if evaluation is None and not strip_content:
+            scope_spans.spans.append(span)
+        else:
+            scope_spans.spans.append(enrich(span, evaluation, strip_content))
     return request
 
 
-def logs_request(spans: Sequence[SpanRecord], evaluations: Sequence[Evaluation]) -> ExportLogsServiceRequest:
+def logs_request(
+    spans: Sequence[SpanRecord], evaluations: Sequence[Evaluation], strip_content: bool = False
+) -> ExportLogsServiceRequest:
     request = ExportLogsServiceRequest()
     origins = {r.span_id: r.source[0] for r in spans if isinstance(r.source, tuple)}
     now = time.time_ns()
@@ -134,7 +163,7 @@ def logs_request(spans: Sequence[SpanRecord], evaluations: Sequence[Evaluation])
         if origin is not None:
             resource_logs.resource.CopyFrom(origin.resource)
         scope_logs = ScopeLogs(scope=InstrumentationScope(name="mre.processor", version=mre.__version__))
-        for attributes in evaluation_attributes(evaluation):
+        for attributes in evaluation_attributes(evaluation, strip_content):
             scope_logs.log_records.append(
                 LogRecord(
                     time_unix_nano=now,
@@ -165,7 +194,9 @@ class OtlpForwarder:
         timeout_s: float = 10.0,
         initial_backoff_s: float = 0.1,
         max_backoff_s: float = 5.0,
+        strip_content: bool = False,
     ) -> None:
+        self.strip_content = strip_content
         if insecure:
             self._channel = grpc.insecure_channel(endpoint)
         else:
@@ -202,12 +233,12 @@ class OtlpForwarder:
 
     def on_trace(self, spans: Sequence[SpanRecord], evaluations: Sequence[Evaluation]) -> None:
         """The TraceWorker hook: queue the enriched trace and its evaluation records."""
-        traces = trace_request(spans, evaluations)
+        traces = trace_request(spans, evaluations, self.strip_content)
         n_spans = sum(len(ss.spans) for rs in traces.resource_spans for ss in rs.scope_spans)
         if n_spans:
             self._enqueue(_Batch("spans", traces.SerializeToString(), n_spans))
         if evaluations:
-            logs = logs_request(spans, evaluations)
+            logs = logs_request(spans, evaluations, self.strip_content)
             n_logs = sum(len(sl.log_records) for rl in logs.resource_logs for sl in rl.scope_logs)
             if n_logs:
                 self._enqueue(_Batch("logs", logs.SerializeToString(), n_logs))

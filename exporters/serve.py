@@ -48,6 +48,7 @@ def start_service(
     forward_insecure: bool = True,
     forward_headers: Sequence[tuple[str, str]] = (),
     forward_queue_items: int = 200_000,
+    strip_content: bool = False,
     scorers: Mapping[str, Scorer] | None = None,
     slos: Sequence[SLO] | None = None,
     extra_sinks: Sequence[EvaluationSink] = (),
@@ -58,7 +59,11 @@ def start_service(
     forwarder = None
     if forward:
         forwarder = OtlpForwarder(
-            forward, insecure=forward_insecure, headers=forward_headers, max_queue_items=forward_queue_items
+            forward,
+            insecure=forward_insecure,
+            headers=forward_headers,
+            max_queue_items=forward_queue_items,
+            strip_content=strip_content,
         )
         registry.register(ForwarderHealthCollector(forwarder))
     service = BehaviorService(

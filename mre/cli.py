@@ -58,6 +58,8 @@ def _demo(args: argparse.Namespace) -> int:
             metrics_addr=args.metrics_addr,
             on_progress=lambda done, total: progress.update(task, completed=done),
             keep_serving=keep_serving,
+            export_otlp=args.export_otlp,
+            strip_content=not args.keep_content,
         )
 
     faults = Table(title=f"Injected faults vs detected ({report.interactions} interactions scored)")
@@ -130,6 +132,7 @@ def _serve(args: argparse.Namespace) -> int:
         forward=args.forward,
         forward_insecure=not args.forward_tls,
         forward_headers=headers,
+        strip_content=args.strip_content,
     )
     print(
         f"mre serve: OTLP/gRPC on {args.listen} (port {running.port}), /metrics and /healthz on port "
@@ -324,6 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--report", metavar="PATH", help="write the results as JSON")
     demo.add_argument("--serve", action="store_true", help="keep /metrics up after the run until interrupted")
     demo.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    demo.add_argument("--export-otlp", metavar="HOST:PORT", help="send scored spans and records on over OTLP/gRPC")
+    demo.add_argument(
+        "--keep-content",
+        action="store_true",
+        help="with --export-otlp, keep the text (default: score then strip, no text leaves)",
+    )
     demo.set_defaults(func=_demo)
 
     evaluate = sub.add_parser("eval", help="score a JSONL file of interactions; with labels, measure the scorers")
@@ -358,6 +367,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--forward-tls", action="store_true", help="use TLS towards --forward")
     serve.add_argument("--forward-token", help="bearer token to send downstream")
+    serve.add_argument(
+        "--strip-content",
+        action="store_true",
+        help="forwarded spans and records keep every score but no prompt, answer or document text",
+    )
     serve.add_argument("--token", help="require this bearer token from senders (or set MRE_TOKEN)")
     serve.add_argument("--tls-cert", help="PEM certificate for the gRPC listener")
     serve.add_argument("--tls-key", help="PEM private key for the gRPC listener")

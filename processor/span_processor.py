@@ -7,12 +7,16 @@ and counts it.
 
 from __future__ import annotations
 
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from collections.abc import Sequence
 
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
+
+from mre.model import Evaluation
 from mre.processor.assembly import TraceAssembler
 from mre.processor.pipeline import ScoringPipeline
-from mre.processor.spans import from_readable_span
+from mre.processor.spans import SpanRecord, from_readable_span
+from mre.processor.strip import keep_event, score_attributes, strip_attributes
 from mre.processor.worker import TraceHook, TraceWorker, WorkerStats
 
 ProcessorStats = WorkerStats
@@ -33,7 +37,15 @@ class BehaviorSpanProcessor(SpanProcessor):
         poll_interval_s: float = 0.1,
         assembler: TraceAssembler | None = None,
         on_trace: TraceHook | None = None,
+        downstream: SpanProcessor | None = None,
+        strip_content: bool = False,
     ) -> None:
+        """With ``downstream`` (e.g. a BatchSpanProcessor around your exporter), spans are handed on
+        only after their trace was scored, enriched with ``mre.score.*``; with ``strip_content`` they
+        leave without any prompt, completion, query or document text (score then strip)."""
+        self._downstream = downstream
+        if downstream is not None:
+            on_trace = _forwarding(downstream, strip_content, on_trace)
         self._worker: TraceWorker[ReadableSpan] = TraceWorker(
             _ingest,
             pipeline or ScoringPipeline(),
@@ -68,7 +80,51 @@ class BehaviorSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Score everything received so far, complete or not; True when done within the timeout."""
-        return self._worker.flush(timeout_millis / 1000)
+        done = self._worker.flush(timeout_millis / 1000)
+        if self._downstream is not None:
+            done = self._downstream.force_flush(timeout_millis) and done
+        return done
 
     def shutdown(self) -> None:
         self._worker.close()
+        if self._downstream is not None:
+            self._downstream.shutdown()
+
+
+def enriched_span(span: ReadableSpan, evaluation: Evaluation | None, strip_content: bool) -> ReadableSpan:
+    """A copy of ``span`` with its scores (and, when stripping, without any text)."""
+    attributes = dict(span.attributes or {})
+    events = list(span.events)
+    if strip_content:
+        attributes = strip_attributes(attributes)
+        events = [
+            Event(e.name, strip_attributes(e.attributes or {}), e.timestamp) for e in events if keep_event(e.name)
+        ]
+    if evaluation is not None:
+        attributes.update(score_attributes(evaluation))
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attributes,
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+def _forwarding(downstream: SpanProcessor, strip_content: bool, then: TraceHook | None) -> TraceHook:
+    def forward(spans: Sequence[SpanRecord], evaluations: Sequence[Evaluation]) -> None:
+        by_span = {int(e.interaction.span_id, 16): e for e in evaluations}
+        for record in spans:
+            if isinstance(record.source, ReadableSpan):
+                downstream.on_end(enriched_span(record.source, by_span.get(record.span_id), strip_content))
+        if then is not None:
+            then(spans, evaluations)
+
+    return forward

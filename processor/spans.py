@@ -67,6 +67,7 @@ def from_readable_span(span: ReadableSpan) -> SpanRecord:
         attributes=dict(span.attributes or {}),
         events=tuple(SpanEvent(e.name, dict(e.attributes or {})) for e in span.events),
         resource=dict(span.resource.attributes) if span.resource else {},
+        source=span,
     )
 
 

@@ -142,3 +142,44 @@ def test_the_cli_prints_the_table_and_writes_the_json_report(tmp_path: Path) -> 
     assert report["interactions"] == 60
     assert set(report["faults"]["invented_number"]) >= {"injected", "detected", "false_positives"}
     assert set(report["slos"]["faithfulness"]) >= {"good", "total"}
+
+
+ALLOWED_LABELS = {
+    "service": {"policy-assistant"},
+    "model": {"mre-demo-model-v1"},
+    "route": {"policy-qa"},
+    "outcome": {"good", "bad"},
+    "slo": {"faithfulness", "answer-relevance", "safety", "freshness", "abstention"},
+    "cause": {"context", "generation", "harness", "coverage", "abstention"},
+    "reason": {"queue_full", "shutdown", "invalid", "evicted", "late", "trace_too_large"},
+    "evaluation": {
+        "faithfulness",
+        "answer_relevance",
+        "abstention",
+        "context_precision",
+        "lost_in_the_middle",
+        "safety",
+        "citations",
+        "freshness",
+        "conflicting_sources",
+        "permission_leak",
+        "chunk_boundary",
+        "context_overload",
+        "confidence_calibration",
+        "consistency",
+    },
+}
+
+
+def test_metric_labels_never_carry_text_ids_or_unbounded_values(demo_run: tuple[DemoReport, str, str]) -> None:
+    _, _, end = demo_run
+    for family in text_string_to_metric_families(end):
+        if not family.name.startswith("mre_"):
+            continue
+        for sample in family.samples:
+            for name, value in sample.labels.items():
+                if name in ("le", "quantile"):
+                    float(value)  # bucket bounds are numbers
+                    continue
+                assert name in ALLOWED_LABELS, f"{family.name}: unexpected label {name}"
+                assert value in ALLOWED_LABELS[name], f"{family.name}{{{name}={value!r}}} is not an allowed value"
