@@ -25,8 +25,8 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.service import BATCH, _free_port, _rss_mib, make_traces  # noqa: E402
-from mre.processor.service import TRACE_EXPORT_METHOD  # noqa: E402
+from benchmarks.service import BATCH, _free_port, _rss_mib, make_traces
+from mre.processor.service import TRACE_EXPORT_METHOD
 
 LOGS_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 OUT = Path(__file__).resolve().parent / "out"
@@ -92,8 +92,20 @@ def run(seconds: float, traces_per_second: float, delay_ms: float) -> dict[str, 
     downstream = SlowDownstream(delay_ms / 1000)
     port, metrics_port = _free_port(), _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mre", "serve", "--listen", f"127.0.0.1:{port}", "--metrics",
-         f"127.0.0.1:{metrics_port}", "--grace", "0.5", "--forward", f"127.0.0.1:{downstream.port}"],
+        [
+            sys.executable,
+            "-m",
+            "mre",
+            "serve",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--metrics",
+            f"127.0.0.1:{metrics_port}",
+            "--grace",
+            "0.5",
+            "--forward",
+            f"127.0.0.1:{downstream.port}",
+        ],
         stderr=subprocess.DEVNULL,
     )
     samples: list[dict[str, float]] = []

@@ -99,3 +99,50 @@ def test_mre_serve_strips_forwarded_spans_and_records(capture_on: None) -> None:
     assert attrs(generation)["mre.score.faithfulness"] == 0.0
     explanations = [str(attrs(r)[sc.GEN_AI_EVALUATION_EXPLANATION]) for r in receiver.logs]
     assert any("unsupported claims: number" in e for e in explanations)
+
+
+def test_each_pii_kind_is_redacted_in_spans_and_evaluation_records(
+    tracer_provider: TracerProvider,
+    span_exporter: object,
+    log_exporter: object,
+    logger_provider: LoggerProvider,
+    capture_on: None,
+) -> None:
+    import json
+
+    from mre.instrumentation import generation, retrieval, set_redactor
+    from mre.model import Document
+    from mre.redaction import redactor
+
+    pii = {
+        "jane.doe@example.com": "[EMAIL]",
+        "+44 20 7946 0958": "[PHONE]",
+        "4111 1111 1111 1111": "[CARD]",
+        "123-45-6789": "[NATIONAL_ID]",
+        "sk-proj-abcdefghijklmnopqrstuvwxyz123456": "[SECRET]",
+    }
+    answer = "Contact " + ", ".join(pii) + " for the refund."
+    setup = install_embedded(tracer_provider, logger_provider=logger_provider, grace_s=0.05)
+    set_redactor(redactor())
+    try:
+        with tracer_provider.get_tracer("t").start_as_current_span("request"):
+            with retrieval("kb", query="Who handles refunds?", tracer_provider=tracer_provider) as r:
+                r.record_documents([Document("d", "Refunds are handled by jane.doe@example.com.")])
+            with generation(
+                "m", messages=[{"role": "user", "content": "Who handles refunds?"}], tracer_provider=tracer_provider
+            ) as g:
+                g.record_output(answer)
+        setup.processor.force_flush()
+    finally:
+        set_redactor(None)
+        setup.close()
+    spans = json.dumps([dict(s.attributes or {}) for s in span_exporter.get_finished_spans()])  # type: ignore[attr-defined]
+    records = [r.log_record for r in log_exporter.get_finished_logs()]  # type: ignore[attr-defined]
+    record_text = json.dumps([dict(r.attributes or {}) for r in records])
+    for raw, placeholder in pii.items():
+        assert raw not in spans and raw not in record_text
+        assert placeholder in spans
+    safety = next(r for r in records if r.attributes[sc.GEN_AI_EVALUATION_NAME] == "safety")
+    assert safety.attributes[sc.GEN_AI_EVALUATION_SCORE_VALUE] == 0.0  # redacted PII still counts as PII
+    for kind in ("pii.email", "pii.phone", "pii.card", "pii.national_id", "secret"):
+        assert kind in safety.attributes[sc.GEN_AI_EVALUATION_EXPLANATION]

@@ -8,9 +8,7 @@ import re
 from collections.abc import Iterator
 
 from mre.model import Interaction, Score
-from mre.redaction import (
-    find_sensitive,
-)
+from mre.redaction import PLACEHOLDERS, find_sensitive
 
 TOXIC = "toxicity"
 INJECTION = "injection_echo"
@@ -34,6 +32,10 @@ _INJECTION = re.compile(
 def _text_findings(text: str) -> Iterator[str]:
     for finding in find_sensitive(text):
         yield finding.kind
+    # Redacted at capture (the instrumentation's redaction hook): the placeholder still tells the kind.
+    for kind, placeholder in PLACEHOLDERS.items():
+        if placeholder in text:
+            yield kind
     if _TOXIC.search(text):
         yield TOXIC
     if _INJECTION.search(text):
