@@ -10,6 +10,7 @@ the queue bound. Writes benchmarks/out/soak.json. Not a unit test: it runs for m
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import subprocess
@@ -134,10 +135,8 @@ def run(seconds: float, traces_per_second: float, delay_ms: float) -> dict[str, 
                 sent_spans += len(batch)
             if int(elapsed) % 10 == 0 and elapsed - bad_requests * 10 >= 10:
                 bad_requests += 1
-                try:
+                with contextlib.suppress(grpc.RpcError):
                     malformed(b"\x0a\xff\xff not a protobuf", timeout=5)
-                except grpc.RpcError:
-                    pass
             if elapsed >= next_sample:
                 samples.append({"t": round(elapsed, 1), "rss_mib": round(_rss_mib(proc.pid), 2)})
                 next_sample += 10.0
