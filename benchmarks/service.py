@@ -131,7 +131,8 @@ def _interactions(metrics_port: int) -> float:
     return sum(float(m) for m in re.findall(r"^mre_interactions_total\{[^}]*\} (\S+)$", text, re.M))
 
 
-def service_figures(batches: list[list[ReadableSpan]], soak_s: float) -> dict[str, Any]:
+def start_serve(*extra: str) -> tuple[subprocess.Popen[bytes], int, int]:
+    """`mre serve` in its own process on free ports; returns once /metrics answers."""
     port, metrics_port = _free_port(), _free_port()
     proc = subprocess.Popen(
         [
@@ -145,19 +146,25 @@ def service_figures(batches: list[list[ReadableSpan]], soak_s: float) -> dict[st
             f"127.0.0.1:{metrics_port}",
             "--grace",
             "0.5",
+            *extra,
         ],
         stderr=subprocess.DEVNULL,
     )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            _interactions(metrics_port)
+            return proc, port, metrics_port
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.terminate()
+                raise
+            time.sleep(0.1)
+
+
+def service_figures(batches: list[list[ReadableSpan]], soak_s: float) -> dict[str, Any]:
+    proc, port, metrics_port = start_serve()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                _interactions(metrics_port)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
         exporter = OTLPSpanExporter(endpoint=f"127.0.0.1:{port}", insecure=True, timeout=30)
         traces_per_pass = sum(len(b) for b in batches) // 4
         # Throughput: one pass, measured in the service's own CPU time.

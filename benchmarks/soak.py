@@ -13,7 +13,6 @@ import argparse
 import contextlib
 import json
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -26,7 +25,7 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.service import BATCH, _free_port, _rss_mib, make_traces
+from benchmarks.service import BATCH, _rss_mib, make_traces, start_serve
 from mre.processor.service import TRACE_EXPORT_METHOD
 
 LOGS_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
@@ -91,35 +90,9 @@ def run(seconds: float, traces_per_second: float, delay_ms: float) -> dict[str, 
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
     downstream = SlowDownstream(delay_ms / 1000)
-    port, metrics_port = _free_port(), _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mre",
-            "serve",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--metrics",
-            f"127.0.0.1:{metrics_port}",
-            "--grace",
-            "0.5",
-            "--forward",
-            f"127.0.0.1:{downstream.port}",
-        ],
-        stderr=subprocess.DEVNULL,
-    )
+    proc, port, metrics_port = start_serve("--forward", f"127.0.0.1:{downstream.port}")
     samples: list[dict[str, float]] = []
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                _metrics(metrics_port)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
         exporter = OTLPSpanExporter(endpoint=f"127.0.0.1:{port}", insecure=True, timeout=30)
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         malformed = channel.unary_unary(TRACE_EXPORT_METHOD, request_serializer=None, response_deserializer=None)
