@@ -12,7 +12,8 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from prometheus_client import CollectorRegistry, start_http_server
 
 from mre.exporters.evaluation_events import EvaluationEventSink
-from mre.exporters.prometheus import ProcessorHealthCollector, PrometheusSink
+from mre.exporters.prometheus import DriftCollector, ProcessorHealthCollector, PrometheusSink
+from mre.processor.drift import DriftMonitor
 from mre.processor.pipeline import EvaluationSink, ScoringPipeline
 from mre.processor.scorers import Scorer
 from mre.processor.span_processor import BehaviorSpanProcessor
@@ -58,11 +59,13 @@ def install_embedded(
     text, and the evaluation records carry text-free explanations (score then strip)."""
     registry = registry if registry is not None else CollectorRegistry()
     metrics = PrometheusSink(registry, default_service=default_service)
-    sinks: list[EvaluationSink] = [metrics, EvaluationEventSink(logger_provider, strip_content), *extra_sinks]
+    drift = DriftMonitor()
+    sinks: list[EvaluationSink] = [metrics, EvaluationEventSink(logger_provider, strip_content), drift, *extra_sinks]
     processor = BehaviorSpanProcessor(
         ScoringPipeline(scorers, slos, sinks), grace_s=grace_s, downstream=export, strip_content=strip_content
     )
     registry.register(ProcessorHealthCollector(processor))
+    registry.register(DriftCollector(drift))
     tracer_provider.add_span_processor(processor)
     setup = EmbeddedSetup(processor=processor, registry=registry, metrics=metrics)
     if metrics_port is not None:

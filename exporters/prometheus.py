@@ -19,6 +19,7 @@ from mre import semconv as sc
 from mre.exporters.forward import OtlpForwarder
 from mre.model import Evaluation
 from mre.processor.assembly import TraceAssembler
+from mre.processor.drift import DriftMonitor
 from mre.processor.health import BAD_INPUT
 from mre.processor.judges.cascade import DECISIONS
 from mre.processor.pipeline import ScoringPipeline
@@ -205,3 +206,45 @@ class ForwarderHealthCollector(Collector):
         queued = GaugeMetricFamily("mre_forward_queue_items", "Items waiting to be delivered downstream")
         queued.add_metric([], f.queued_items)
         yield queued
+
+
+class DriftCollector(Collector):
+    """The drift monitor's conclusions, computed at scrape time per (service, model, evaluation)."""
+
+    def __init__(self, monitor: DriftMonitor) -> None:
+        self._monitor = monitor
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        labels = [sc.LABEL_SERVICE, sc.LABEL_MODEL, sc.LABEL_EVALUATION, "baseline"]
+        families = {
+            "p_value": GaugeMetricFamily(
+                "mre_drift_p_value", "Two-sample test p-value against the baseline", labels=labels
+            ),
+            "mean_difference": GaugeMetricFamily(
+                "mre_drift_mean_difference", "Mean score now minus the baseline's (negative is worse)", labels=labels
+            ),
+            "psi": GaugeMetricFamily("mre_drift_psi", "Population stability index against the baseline", labels=labels),
+            "degraded": GaugeMetricFamily(
+                "mre_drift_degraded", "1 when the scores are significantly worse than the baseline", labels=labels
+            ),
+        }
+        first_seen = GaugeMetricFamily(
+            "mre_model_first_seen_timestamp_seconds", "When a model version was first seen", labels=labels[:2]
+        )
+        seen: set[tuple[str, str]] = set()
+        for service, model, evaluation in self._monitor.series():
+            if (service, model) not in seen:
+                seen.add((service, model))
+                when = self._monitor.first_seen(service, model)
+                if when is not None:
+                    first_seen.add_metric([service, model], when)
+            state = self._monitor.state(service, model, evaluation)
+            if state.comparison is None:
+                continue
+            values = [service, model, evaluation, state.baseline]
+            families["p_value"].add_metric(values, state.comparison.p_value)
+            families["mean_difference"].add_metric(values, state.comparison.mean_difference)
+            families["psi"].add_metric(values, state.comparison.psi)
+            families["degraded"].add_metric(values, 1.0 if state.degraded else 0.0)
+        yield first_seen
+        yield from families.values()

@@ -11,7 +11,13 @@ from prometheus_client import CollectorRegistry
 
 from mre.exporters.forward import OtlpForwarder
 from mre.exporters.http import serve_http, split_hostport
-from mre.exporters.prometheus import ForwarderHealthCollector, ProcessorHealthCollector, PrometheusSink
+from mre.exporters.prometheus import (
+    DriftCollector,
+    ForwarderHealthCollector,
+    ProcessorHealthCollector,
+    PrometheusSink,
+)
+from mre.processor.drift import DriftMonitor
 from mre.processor.pipeline import EvaluationSink, ScoringPipeline
 from mre.processor.scorers import Scorer
 from mre.processor.service import DEFAULT_METRICS, BehaviorService, ServiceConfig
@@ -55,7 +61,9 @@ def start_service(
     registry: CollectorRegistry | None = None,
 ) -> RunningService:
     registry = registry if registry is not None else CollectorRegistry()
-    sinks: list[EvaluationSink] = [PrometheusSink(registry), *extra_sinks]
+    drift = DriftMonitor()
+    registry.register(DriftCollector(drift))
+    sinks: list[EvaluationSink] = [PrometheusSink(registry), drift, *extra_sinks]
     forwarder = None
     if forward:
         forwarder = OtlpForwarder(

@@ -167,8 +167,31 @@ def alert_rules(file: SLOFile, spec: SLOSpec) -> list[dict[str, Any]]:
     return rules
 
 
+def drift_rules(file: SLOFile) -> dict[str, Any]:
+    """Behaviour drift: a model version (or a recent window) scoring significantly worse than its
+    baseline for ten minutes is a ticket."""
+    selector = f'{{service="{file.service}"}}'
+    return {
+        "name": f"mre-drift-{file.service}",
+        "rules": [
+            {
+                "alert": "ModelBehaviourDegraded",
+                "expr": f"max by (service, model, evaluation, baseline) (mre_drift_degraded{selector}) == 1",
+                "for": "10m",
+                "labels": {**file.labels, "severity": "ticket"},
+                "annotations": {
+                    "summary": "{{ $labels.model }} scores worse on {{ $labels.evaluation }} than its baseline "
+                    "({{ $labels.baseline }})",
+                    "runbook": "Compare the models dashboard; if a new model version caused it, pin the previous "
+                    "version and rerun `mre eval` on a labelled set before upgrading again.",
+                },
+            }
+        ],
+    }
+
+
 def build_rules(file: SLOFile) -> dict[str, Any]:
-    """The rule file: per SLO the three groups Sloth makes (SLI, meta, alerts)."""
+    """The rule file: per SLO the three groups Sloth makes (SLI, meta, alerts), then drift."""
     groups = []
     for spec in file.slos:
         slo_id = f"{file.service}-{spec.slo.name}"
@@ -177,4 +200,5 @@ def build_rules(file: SLOFile) -> dict[str, Any]:
         alerts = alert_rules(file, spec)
         if alerts:
             groups.append({"name": f"sloth-slo-alerts-{slo_id}", "rules": alerts})
+    groups.append(drift_rules(file))
     return {"groups": groups}

@@ -148,6 +148,7 @@ ALLOWED_LABELS = {
     "service": {"policy-assistant"},
     "model": {"mre-demo-model-v1"},
     "route": {"policy-qa"},
+    "baseline": {"previous_model", "rolling"},
     "outcome": {"good", "bad"},
     "slo": {"faithfulness", "answer-relevance", "safety", "freshness", "abstention"},
     "cause": {"context", "generation", "harness", "coverage", "abstention"},
