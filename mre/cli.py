@@ -149,8 +149,83 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gate(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from mre.processor.gate import gate
+    from mre.processor.offline import InvalidLine, evaluate, read_examples
+
+    runs = {}
+    for label in ("baseline", "candidate"):
+        path = Path(getattr(args, label))
+        try:
+            with path.open(encoding="utf-8") as handle:
+                examples, _ = read_examples(handle, skip_invalid=args.skip_invalid)
+        except OSError as exc:
+            print(f"mre eval: cannot read {path}: {exc.strerror}", file=sys.stderr)
+            return 2
+        except InvalidLine as exc:
+            print(f"mre eval: {path}: {exc} (pass --skip-invalid to skip such lines)", file=sys.stderr)
+            return 2
+        report = evaluate(examples)  # fresh scorers per run: no state crosses from one run to the other
+        runs[label] = {name: [s[name].value for _, s in report.scored if name in s] for name in report.scorers}
+    results = gate(runs["baseline"], runs["candidate"], margin=args.margin)
+    table = Table(title=f"{args.candidate} vs {args.baseline} (margin {args.margin:g}, 95% bootstrap interval)")
+    for column in ("scorer", "baseline", "candidate", "difference", "interval", "verdict"):
+        table.add_column(column, justify="left" if column in ("scorer", "verdict") else "right")
+    for r in results:
+        verdict = "[red]REGRESSION[/red]" if r.regression else "ok"
+        table.add_row(
+            r.name,
+            f"{r.mean_baseline:.3f}",
+            f"{r.mean_candidate:.3f}",
+            f"{r.difference:+.3f}",
+            f"[{r.low:+.3f}, {r.high:+.3f}]",
+            verdict,
+        )
+    Console().print(table)
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "margin": args.margin,
+                    "regression": any(r.regression for r in results),
+                    "scorers": {
+                        r.name: {
+                            "baseline": r.mean_baseline,
+                            "candidate": r.mean_candidate,
+                            "difference": r.difference,
+                            "low": r.low,
+                            "high": r.high,
+                            "n_baseline": r.n_baseline,
+                            "n_candidate": r.n_candidate,
+                            "regression": r.regression,
+                        }
+                        for r in results
+                    },
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+    return 1 if any(r.regression for r in results) else 0
+
+
 def _eval(args: argparse.Namespace) -> int:
     import json
+
+    if args.baseline or args.candidate:
+        if not (args.baseline and args.candidate) or args.file:
+            print("mre eval: the gate takes --baseline and --candidate (and no FILE)", file=sys.stderr)
+            return 2
+        return _gate(args)
+    if not args.file:
+        print("mre eval: give a FILE, or --baseline and --candidate", file=sys.stderr)
+        return 2
 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -336,7 +411,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     evaluate = sub.add_parser("eval", help="score a JSONL file of interactions; with labels, measure the scorers")
-    evaluate.add_argument("file", help="JSONL: question, contexts, answer[, faithful, model] per line")
+    evaluate.add_argument("file", nargs="?", help="JSONL: question, contexts, answer[, faithful, model] per line")
+    evaluate.add_argument("--baseline", metavar="A.jsonl", help="gate: the run to compare against")
+    evaluate.add_argument("--candidate", metavar="B.jsonl", help="gate: exits 1 on a regression beyond --margin")
+    evaluate.add_argument("--margin", type=float, default=0.0, help="gate: the drop in mean score tolerated")
     evaluate.add_argument("--json", metavar="OUT", help="write the results as JSON")
     evaluate.add_argument("--html", metavar="OUT", help="write a self-contained HTML report")
     evaluate.add_argument("--scorers", help="comma-separated scorer names (default: the offline default set)")

@@ -97,3 +97,37 @@ def test_drift_statistics_are_exported_as_metrics() -> None:
     assert (
         registry.get_sample_value("mre_model_first_seen_timestamp_seconds", {"service": "shop", "model": "v2"}) == 42.0
     )
+
+
+def test_the_gate_raises_at_most_5_percent_false_alarms_and_finds_a_005_drop_with_90_percent_power() -> None:
+    from mre.processor.gate import gate
+
+    rng = np.random.default_rng(2026)
+    trials = 200
+    false_alarms = sum(
+        gate({"faithfulness": faithfulness_scores(rng, 500)}, {"faithfulness": faithfulness_scores(rng, 500)}, seed=t)[
+            0
+        ].regression
+        for t in range(trials)
+    )
+    found = sum(
+        gate(
+            {"faithfulness": faithfulness_scores(rng, 500)},
+            {"faithfulness": faithfulness_scores(rng, 500, shift=-0.05)},
+            seed=t,
+        )[0].regression
+        for t in range(trials)
+    )
+    assert false_alarms / trials <= 0.05
+    assert found / trials >= 0.9
+
+
+def test_the_margin_tolerates_small_drops() -> None:
+    from mre.processor.gate import gate
+
+    rng = np.random.default_rng(1)
+    (strict,) = gate({"f": faithfulness_scores(rng, 2000)}, {"f": faithfulness_scores(rng, 2000, shift=-0.05)})
+    (lenient,) = gate(
+        {"f": faithfulness_scores(rng, 2000)}, {"f": faithfulness_scores(rng, 2000, shift=-0.05)}, margin=0.1
+    )
+    assert strict.regression and not lenient.regression

@@ -117,3 +117,30 @@ def test_faithfulness_separates_halueval_without_leaning_on_length() -> None:
     matched_report = evaluate(read_examples(matched)[0])
     assert matched_report.scorers["faithfulness"].auroc is not None
     assert matched_report.scorers["faithfulness"].auroc >= 0.80
+
+
+def test_the_gate_passes_an_equal_run_and_fails_a_regressed_one(tmp_path: Path) -> None:
+    good = "Customers may request a refund within 30 days of delivery, except for customized items."
+    bad = "Customers may request a refund within 90 days of delivery."
+    (tmp_path / "a.jsonl").write_text("\n".join(line(good) for _ in range(40)) + "\n")
+    (tmp_path / "b.jsonl").write_text("\n".join(line(good if i % 2 else bad) for i in range(40)) + "\n")
+    same = subprocess.run(
+        [sys.executable, "-m", "mre", "eval", "--baseline", "a.jsonl", "--candidate", "a.jsonl"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert same.returncode == 0, same.stdout + same.stderr
+    worse = subprocess.run(
+        [sys.executable, "-m", "mre", "eval", "--baseline", "a.jsonl", "--candidate", "b.jsonl", "--json", "gate.json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "160"},
+    )
+    assert worse.returncode == 1, worse.stdout + worse.stderr
+    report = json.loads((tmp_path / "gate.json").read_text())
+    assert report["regression"] and report["scorers"]["faithfulness"]["regression"]
+    assert report["scorers"]["faithfulness"]["high"] < 0
