@@ -3,7 +3,7 @@
 from mre.processor.assembly import AssemblyStats, TraceAssembler
 from mre.processor.interactions import build_interactions
 from mre.processor.pipeline import EvaluationSink, ScoringPipeline
-from mre.processor.span_processor import BehaviorSpanProcessor, ProcessorStats
+from mre.processor.span_processor import BehaviorSpanProcessor
 from mre.processor.spans import SpanRecord, from_readable_span
 from mre.processor.worker import TraceWorker, WorkerStats
 
@@ -11,7 +11,6 @@ __all__ = [
     "AssemblyStats",
     "BehaviorSpanProcessor",
     "EvaluationSink",
-    "ProcessorStats",
     "ScoringPipeline",
     "SpanRecord",
     "TraceAssembler",

@@ -183,8 +183,3 @@ def to_record(item: tuple[Origin, Span]) -> SpanRecord:
         source=item,
     )
 
-
-def records_from_request(request: ExportTraceServiceRequest) -> list[SpanRecord]:
-    """All valid spans of a request as records (tests and tools; the service uses decode_spans)."""
-    decoded = decode_spans(request, request.ByteSize())
-    return [to_record(item) for _, items in decoded.traces.values() for item in items]

@@ -19,8 +19,6 @@ from mre.processor.spans import SpanRecord, from_readable_span
 from mre.processor.strip import keep_event, score_attributes, strip_attributes
 from mre.processor.worker import TraceHook, TraceWorker, WorkerStats
 
-ProcessorStats = WorkerStats
-
 
 def _ingest(span: ReadableSpan, assembler: TraceAssembler, now: float) -> None:
     assembler.add(from_readable_span(span), now)

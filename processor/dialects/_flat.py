@@ -20,7 +20,3 @@ def indexed(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
         items.setdefault(int(index), {})[rest] = value
     return [items[i] for i in sorted(items)]
 
-
-def has_indexed(attrs: Mapping[str, Any], prefix: str) -> bool:
-    head = prefix + "."
-    return any(key.startswith(head) and key[len(head) : len(head) + 1].isdigit() for key in attrs)

@@ -166,11 +166,10 @@ def faithfulness(interaction: Interaction) -> Score | None:
 
 @lru_cache(maxsize=1024)  # other scorers (calibration) ask again for the same answer
 def _faithfulness(answer: str, question: str | None, contexts: tuple[str, ...]) -> Score | None:
-    answer_claims = claims(answer)
-    if not answer_claims:
+    verdicts = claim_verdicts(answer, contexts)  # split the answer into claims once, for every scorer
+    if not verdicts:
         return None
     units = context_units(contexts)
-    verdicts = claim_verdicts(answer, contexts)
     unsupported = [v for v in verdicts if not v.supported]
     # The value grades support rather than counting claims: a claim that contradicts its source (a
     # number, a qualifier, a negation) counts 0; one the context covers too little counts half its
