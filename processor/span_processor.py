@@ -24,6 +24,10 @@ def _ingest(span: ReadableSpan, assembler: TraceAssembler, now: float) -> None:
     assembler.add(from_readable_span(span), now)
 
 
+def _ingest_keeping_source(span: ReadableSpan, assembler: TraceAssembler, now: float) -> None:
+    assembler.add(from_readable_span(span, keep_source=True), now)
+
+
 class BehaviorSpanProcessor(SpanProcessor):
     def __init__(
         self,
@@ -45,7 +49,7 @@ class BehaviorSpanProcessor(SpanProcessor):
         if downstream is not None:
             on_trace = _forwarding(downstream, strip_content, on_trace)
         self._worker: TraceWorker[ReadableSpan] = TraceWorker(
-            _ingest,
+            _ingest_keeping_source if downstream is not None else _ingest,
             pipeline or ScoringPipeline(),
             assembler or TraceAssembler(grace_s=grace_s, timeout_s=timeout_s),
             max_queue_spans=max_queue_size,

@@ -53,7 +53,8 @@ class SpanRecord:
         return size
 
 
-def from_readable_span(span: ReadableSpan) -> SpanRecord:
+def from_readable_span(span: ReadableSpan, keep_source: bool = False) -> SpanRecord:
+    """``keep_source`` holds on to the SDK span (only needed to export it again after scoring)."""
     ctx = span.context
     parent = span.parent
     return SpanRecord(
@@ -67,7 +68,7 @@ def from_readable_span(span: ReadableSpan) -> SpanRecord:
         attributes=dict(span.attributes or {}),
         events=tuple(SpanEvent(e.name, dict(e.attributes or {})) for e in span.events),
         resource=dict(span.resource.attributes) if span.resource else {},
-        source=span,
+        source=span if keep_source else None,
     )
 
 
