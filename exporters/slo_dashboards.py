@@ -37,35 +37,25 @@ def _base(title: str, uid: str, tags: list[str], model_variable: bool = False, s
         .refresh("30s")
         .time("now-6h", "now")
         .with_variable(dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus"))
-        .with_variable(
-            dashboard.QueryVariable("service")
-            .label("Service")
-            .datasource(DS)
-            .query("label_values(mre_interactions_total, service)")
-            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-        )
+        .with_variable(_variable("service", "Service", "label_values(mre_interactions_total, service)"))
     )
     if slo_variable:
-        board = board.with_variable(
-            dashboard.QueryVariable("slo")
-            .label("SLO")
-            .datasource(DS)
-            .query('label_values(slo:objective:ratio{sloth_service="$service"}, sloth_slo)')
-            .multi(True)
-            .include_all(True)
-            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-        )
+        query = 'label_values(slo:objective:ratio{sloth_service="$service"}, sloth_slo)'
+        board = board.with_variable(_variable("slo", "SLO", query).multi(True).include_all(True))
     if model_variable:
-        board = board.with_variable(
-            dashboard.QueryVariable("model")
-            .label("Model")
-            .datasource(DS)
-            .query('label_values(mre_interactions_total{service="$service"}, model)')
-            .multi(True)
-            .include_all(True)
-            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
-        )
+        query = 'label_values(mre_interactions_total{service="$service"}, model)'
+        board = board.with_variable(_variable("model", "Model", query).multi(True).include_all(True))
     return board
+
+
+def _variable(name: str, label: str, query: str) -> dashboard.QueryVariable:
+    return (
+        dashboard.QueryVariable(name)
+        .label(label)
+        .datasource(DS)
+        .query(query)
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+    )
 
 
 def _ts(title: str, *targets: prometheus.Dataquery, unit: str = "short", span: int = 12) -> timeseries.Panel:
