@@ -182,4 +182,3 @@ def to_record(item: tuple[Origin, Span]) -> SpanRecord:
         resource=origin.attributes,
         source=item,
     )
-

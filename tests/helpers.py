@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 
 from mre.model import Document, Interaction, Retrieval
@@ -25,3 +26,9 @@ def interaction(
         retrievals=retrievals,
         **kwargs,  # type: ignore[arg-type]
     )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -15,14 +14,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mre.examples.demo import DemoReport, run_demo
+from tests.helpers import free_port
 
 N = 300
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _scrape(url: str | None) -> str:
@@ -34,7 +28,7 @@ def _scrape(url: str | None) -> str:
 @pytest.fixture(scope="module")
 def demo_run() -> tuple[DemoReport, str, str]:
     """One demo run; /metrics scraped half-way through and once more before it stops serving."""
-    port = _free_port()
+    port = free_port()
     scraped: dict[str, str] = {}
 
     def mid_run(done: int, total: int) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -23,6 +22,7 @@ from mre.exporters.serve import RunningService, start_service
 from mre.instrumentation import generation, guardrail, retrieval
 from mre.model import Document
 from mre.processor.service import TRACE_EXPORT_METHOD, ServiceConfig
+from tests.helpers import free_port
 from tests.otlp_receiver import Receiver, attrs
 
 CONTEXT = "Customers may request a refund within 30 days of delivery, except for customized items."
@@ -35,12 +35,6 @@ def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

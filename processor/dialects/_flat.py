@@ -19,4 +19,3 @@ def indexed(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
             continue
         items.setdefault(int(index), {})[rest] = value
     return [items[i] for i in sorted(items)]
-
