@@ -327,10 +327,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         self._error(404, "not found")
 
-    def _answer(self, messages: list[dict[str, Any]]) -> tuple[str, ServedAnswer, int]:
+    def _answer(self, messages: list[dict[str, Any]], prefix: str = "chatcmpl") -> tuple[str, ServedAnswer, int]:
         owner = self.server.owner
         served = owner.responder.respond(messages)
-        response_id = owner.next_id()
+        response_id = owner.next_id(prefix)
         owner.record(response_id, served)
         prompt_tokens = sum(wire.tokens(str(m.get("content", ""))) for m in messages)
         return response_id, served, prompt_tokens
@@ -409,8 +409,7 @@ class _Handler(BaseHTTPRequestHandler):
         system = request.get("system")
         if system:
             flat.insert(0, {"role": "system", "content": wire.anthropic_text(system)})
-        response_id, served, prompt = self._answer(flat)
-        response_id = response_id.replace("chatcmpl", "msg")
+        response_id, served, prompt = self._answer(flat, prefix="msg")
         model = str(request.get("model") or self.server.owner.plan.model)
         if request.get("stream"):
             self._stream(wire.message_stream(response_id, model, served.answer, prompt))
@@ -442,10 +441,10 @@ class FaultyLLMServer:
         host = host.decode() if isinstance(host, bytes) else host
         return f"http://{host}:{port}/v1"
 
-    def next_id(self) -> str:
+    def next_id(self, prefix: str = "chatcmpl") -> str:
         with self._lock:
             self._counter += 1
-            return f"chatcmpl-demo-{self._counter:06d}"
+            return f"{prefix}-demo-{self._counter:06d}"
 
     def record(self, response_id: str, served: ServedAnswer) -> None:
         with self._lock:
