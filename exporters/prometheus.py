@@ -248,3 +248,32 @@ class DriftCollector(Collector):
             families["degraded"].add_metric(values, 1.0 if state.degraded else 0.0)
         yield first_seen
         yield from families.values()
+        yield from self._questions()
+        dropped = CounterMetricFamily(
+            "mre_drift_dropped", "Values not tracked because the drift monitor is at its series bound"
+        )
+        dropped.add_metric([], self._monitor.dropped)
+        yield dropped
+
+    def _questions(self) -> Iterator[GaugeMetricFamily]:
+        labels = [sc.LABEL_SERVICE, sc.LABEL_MODEL, "baseline"]
+        p_value = GaugeMetricFamily(
+            "mre_question_drift_p_value",
+            "Permutation-test p-value of the questions against the baseline",
+            labels=labels,
+        )
+        distance = GaugeMetricFamily(
+            "mre_question_drift_distance", "1 - cosine similarity of the mean question vectors", labels=labels
+        )
+        drifted = GaugeMetricFamily(
+            "mre_question_drift_detected", "1 when the questions differ significantly from the baseline", labels=labels
+        )
+        for service, model in self._monitor.question_series():
+            state = self._monitor.question_state(service, model)
+            if state.comparison is None:
+                continue
+            values = [service, model, state.baseline]
+            p_value.add_metric(values, state.comparison.p_value)
+            distance.add_metric(values, state.comparison.distance)
+            drifted.add_metric(values, 1.0 if state.drifted else 0.0)
+        yield from (p_value, distance, drifted)

@@ -13,14 +13,17 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 
 from mre.model import Evaluation
+from mre.processor.question_drift import QuestionComparison, compare_questions, question_vector
 
 BINS = np.linspace(0.0, 1.0, 11)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +102,67 @@ def compare(baseline: Sequence[float], current: Sequence[float]) -> Comparison:
 
 
 @dataclass
-class _Series:
-    scores: deque[float]
+class _Series(Generic[T]):
+    """One series' newest ``window`` values and, behind them, the ``window`` before (the rolling
+    baseline): a value leaving the newest window moves to the older one."""
+
+    current: deque[T]
+    older: deque[T]
     first_seen: float
     seen: int = 0
+
+    def add(self, value: T) -> None:
+        if len(self.current) == self.current.maxlen:
+            self.older.append(self.current[0])
+        self.current.append(value)
+        self.seen += 1
+
+
+@dataclass
+class _Baseline(Generic[T]):
+    baseline: list[T]
+    current: list[T]
+    kind: str  # "previous_model" (a version change) or "rolling" (the version's own older window)
+    seen: int
+
+
+class _Windows(Generic[T]):
+    """Series per (service, model, name), bounded in length and in number, and the order in which
+    each (service, name) met its model versions."""
+
+    def __init__(self, window: int, max_series: int) -> None:
+        self.window = window
+        self.max_series = max_series
+        self.series: dict[tuple[str, str, str], _Series[T]] = {}
+        self.versions: dict[tuple[str, str], list[str]] = {}
+        self.dropped = 0  # values of series beyond max_series
+
+    def add(self, key: tuple[str, str, str], value: T, now: float) -> None:
+        series = self.series.get(key)
+        if series is None:
+            if len(self.series) >= self.max_series:
+                self.dropped += 1
+                return
+            series = self.series[key] = _Series(deque(maxlen=self.window), deque(maxlen=self.window), now)
+            service, model, name = key
+            models = self.versions.setdefault((service, name), [])
+            if model not in models:
+                models.append(model)
+        series.add(value)
+
+    def baseline(self, key: tuple[str, str, str]) -> _Baseline[T] | None:
+        series = self.series.get(key)
+        if series is None:
+            return None
+        service, model, name = key
+        models = self.versions.get((service, name), [])
+        index = models.index(model) if model in models else 0
+        if index > 0:
+            previous = self.series.get((service, models[index - 1], name))
+            return _Baseline(
+                list(previous.current) if previous else [], list(series.current), "previous_model", series.seen
+            )
+        return _Baseline(list(series.older), list(series.current), "rolling", series.seen)
 
 
 @dataclass
@@ -115,63 +175,106 @@ class DriftState:
 
 
 @dataclass
-class DriftMonitor:
-    """Online drift per (service, evaluation): each model version's recent scores against the
-    previous version's (a version change is an event), and each version's newest window against its
-    own older window (a shift without a version change). Bounded: ``window`` scores per series."""
+class QuestionDriftState:
+    """Whether the questions a (service, model) gets differ from its baseline's."""
 
-    window: int = 500
-    min_samples: int = 100
-    alpha: float = 0.01
-    min_effect: float = 0.02
-    clock: object = time.time
-    versions: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (service, evaluation) -> models
-    _series: dict[tuple[str, str, str], _Series] = field(default_factory=dict)
-    _history: dict[tuple[str, str, str], deque[float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    comparison: QuestionComparison | None
+    drifted: bool
+    baseline: str
+
+
+QUESTIONS = "question"
+
+
+class DriftMonitor:
+    """Online drift per service: each model version's recent scores against the previous version's
+    (a version change is an event), and each version's newest window against its own older window (a
+    shift without a version change); the same for the questions asked (hashed n-gram vectors), so that
+    a change in what users ask is told apart from a change in how the model answers. Bounded:
+    ``window`` values per series, ``max_series`` series."""
+
+    def __init__(
+        self,
+        window: int = 500,
+        min_samples: int = 100,
+        alpha: float = 0.01,
+        min_effect: float = 0.02,
+        clock: Callable[[], float] = time.time,
+        max_series: int = 2000,
+    ) -> None:
+        self.window = window
+        self.min_samples = min_samples
+        self.alpha = alpha
+        self.min_effect = min_effect
+        self.clock = clock
+        self._scores: _Windows[float] = _Windows(window, max_series)
+        self._questions: _Windows[np.ndarray] = _Windows(window, max_series)
+        self._question_cache: dict[tuple[str, str], tuple[int, QuestionDriftState]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def versions(self) -> dict[tuple[str, str], list[str]]:
+        """(service, evaluation) -> the model versions in the order they were first seen."""
+        return self._scores.versions
+
+    @property
+    def dropped(self) -> int:
+        return self._scores.dropped + self._questions.dropped
 
     def on_evaluation(self, evaluation: Evaluation) -> None:
         interaction = evaluation.interaction
         service, model = interaction.service or "unknown", interaction.model or "unknown"
+        # Hashing happens outside the lock: it is the costly part and touches nothing shared.
+        vector = question_vector(interaction.question) if interaction.question else None
+        now = self.clock()
         with self._lock:
             for name, score in evaluation.scores.items():
-                key = (service, model, name)
-                series = self._series.get(key)
-                if series is None:
-                    series = self._series[key] = _Series(deque(maxlen=self.window), self.clock())  # type: ignore[operator]
-                    self._history[key] = deque(maxlen=self.window)
-                    models = self.versions.setdefault((service, name), [])
-                    if model not in models:
-                        models.append(model)
-                if len(series.scores) == self.window:
-                    self._history[key].append(series.scores[0])  # the oldest moves to the older window
-                series.scores.append(score.value)
-                series.seen += 1
+                self._scores.add((service, model, name), score.value, now)
+            if vector is not None:
+                self._questions.add((service, model, QUESTIONS), vector, now)
 
     def first_seen(self, service: str, model: str) -> float | None:
-        times = [s.first_seen for (sv, m, _), s in self._series.items() if sv == service and m == model]
+        with self._lock:
+            times = [
+                s.first_seen
+                for windows in (self._scores, self._questions)
+                for (sv, m, _), s in windows.series.items()
+                if sv == service and m == model
+            ]
         return min(times) if times else None
 
     def state(self, service: str, model: str, evaluation: str) -> DriftState:
         with self._lock:
-            series = self._series.get((service, model, evaluation))
-            models = self.versions.get((service, evaluation), [])
-            if series is None:
-                return DriftState(None, False, "none")
-            current = list(series.scores)
-            index = models.index(model) if model in models else 0
-            if index > 0:
-                previous = self._series.get((service, models[index - 1], evaluation))
-                baseline = list(previous.scores) if previous else []
-                kind = "previous_model"
-            else:
-                baseline = list(self._history[(service, model, evaluation)])
-                kind = "rolling"
-        if len(baseline) < self.min_samples or len(current) < self.min_samples:
-            return DriftState(None, False, kind)
-        comparison = compare(baseline, current)
-        return DriftState(comparison, comparison.degraded(self.alpha, self.min_effect), kind)
+            pair = self._scores.baseline((service, model, evaluation))
+        if pair is None:
+            return DriftState(None, False, "none")
+        if len(pair.baseline) < self.min_samples or len(pair.current) < self.min_samples:
+            return DriftState(None, False, pair.kind)
+        comparison = compare(pair.baseline, pair.current)
+        return DriftState(comparison, comparison.degraded(self.alpha, self.min_effect), pair.kind)
+
+    def question_state(self, service: str, model: str) -> QuestionDriftState:
+        """The permutation test costs ~10 ms, so a result is reused until new questions arrive."""
+        with self._lock:
+            pair = self._questions.baseline((service, model, QUESTIONS))
+            cached = self._question_cache.get((service, model))
+        if pair is None:
+            return QuestionDriftState(None, False, "none")
+        if cached is not None and cached[0] == pair.seen:
+            return cached[1]
+        if len(pair.baseline) < self.min_samples or len(pair.current) < self.min_samples:
+            state = QuestionDriftState(None, False, pair.kind)
+        else:
+            comparison = compare_questions(np.stack(pair.baseline), np.stack(pair.current))
+            state = QuestionDriftState(comparison, comparison.drifted(self.alpha), pair.kind)
+        with self._lock:
+            self._question_cache[(service, model)] = (pair.seen, state)
+        return state
 
     def series(self) -> list[tuple[str, str, str]]:
         with self._lock:
-            return list(self._series)
+            return list(self._scores.series)
+
+    def question_series(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return [(service, model) for service, model, _ in self._questions.series]

@@ -1,0 +1,113 @@
+"""Input drift: the mix of questions is compared with hashed n-gram vectors and a permutation test, so a
+change in what users ask is told apart from a change in how the model answers (fixed seeds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mre.examples.corpus import load_corpus
+from mre.model import Evaluation, Interaction, Score
+from mre.processor.drift import DriftMonitor
+from mre.processor.question_drift import DIMS, compare_questions, question_vector
+
+TRIALS = 200
+SHARE = 0.15  # of the questions moving to one topic (refunds: 3 of the 40 questions before)
+
+
+@pytest.fixture(scope="module")
+def questions() -> tuple[list[str], np.ndarray, list[int]]:
+    corpus = load_corpus()
+    texts = list(corpus.questions)
+    vectors = np.stack([question_vector(q) for q in texts])
+    refunds = [i for i, q in enumerate(texts) if "refund" in q.lower()]
+    return texts, vectors, refunds
+
+
+def test_a_question_becomes_a_unit_vector_of_hashed_ngrams_and_keeps_no_text() -> None:
+    vector = question_vector("How many days do customers have to request a refund?")
+    assert vector.shape == (DIMS,) and vector.dtype == np.float32
+    assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-6
+    assert np.array_equal(vector, question_vector("how many days do customers have to request a refund"))
+    assert not question_vector("").any()
+
+
+def test_questions_from_the_same_mix_raise_at_most_5_percent_false_alarms(questions) -> None:
+    _texts, vectors, _ = questions
+    rng = np.random.default_rng(2026)
+    p_values = np.array(
+        [
+            compare_questions(
+                vectors[rng.integers(0, len(vectors), 500)], vectors[rng.integers(0, len(vectors), 500)], seed=t
+            ).p_value
+            for t in range(TRIALS)
+        ]
+    )
+    assert np.mean(p_values < DriftMonitor().alpha) <= 0.05  # the monitor's default significance
+    assert np.mean(p_values < 0.05) <= 0.08  # the permutation test is calibrated: about alpha at 0.05 too
+
+
+def test_15_percent_of_questions_moving_to_one_topic_is_found_with_90_percent_power(questions) -> None:
+    _texts, vectors, refunds = questions
+    rng = np.random.default_rng(11)
+    found = 0
+    for t in range(100):
+        baseline = vectors[rng.integers(0, len(vectors), 500)]
+        mixed = np.where(rng.random(500) < SHARE, rng.choice(refunds, 500), rng.integers(0, len(vectors), 500))
+        found += compare_questions(baseline, vectors[mixed], seed=t).drifted(DriftMonitor().alpha)
+    assert found / 100 >= 0.9
+
+
+def _evaluation(model: str, question: str, faithfulness: float) -> Evaluation:
+    interaction = Interaction(trace_id="0" * 32, span_id="0" * 16, service="shop", model=model, question=question)
+    return Evaluation(interaction, {"faithfulness": Score("faithfulness", faithfulness, "x")})
+
+
+def test_a_worse_model_on_the_same_questions_is_a_behaviour_change_not_an_input_change(questions) -> None:
+    texts, _vectors, _ = questions
+    rng = np.random.default_rng(3)
+    monitor = DriftMonitor(window=300, min_samples=100)
+    for _ in range(300):
+        monitor.on_evaluation(_evaluation("v1", texts[rng.integers(len(texts))], float(rng.beta(8, 2))))
+    for _ in range(200):
+        monitor.on_evaluation(_evaluation("v2", texts[rng.integers(len(texts))], float(rng.beta(8, 2)) - 0.15))
+    assert monitor.state("shop", "v2", "faithfulness").degraded
+    questions_now = monitor.question_state("shop", "v2")
+    assert questions_now.baseline == "previous_model" and questions_now.comparison is not None
+    assert not questions_now.drifted
+
+
+def test_a_new_mix_of_questions_on_the_same_model_is_an_input_change(questions) -> None:
+    texts, _vectors, refunds = questions
+    rng = np.random.default_rng(5)
+    monitor = DriftMonitor(window=300, min_samples=100)
+    for _ in range(300):
+        monitor.on_evaluation(_evaluation("v1", texts[rng.integers(len(texts))], float(rng.beta(8, 2))))
+    for _ in range(300):
+        monitor.on_evaluation(_evaluation("v1", texts[rng.choice(refunds)], float(rng.beta(8, 2))))
+    state = monitor.question_state("shop", "v1")
+    assert state.baseline == "rolling" and state.drifted
+    assert state.comparison is not None and state.comparison.distance > 0.1
+    assert not monitor.state("shop", "v1", "faithfulness").degraded
+
+
+def test_question_drift_is_exported_as_metrics_and_the_monitor_is_bounded(questions) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from mre.exporters.prometheus import DriftCollector
+
+    texts, _vectors, refunds = questions
+    rng = np.random.default_rng(9)
+    monitor = DriftMonitor(window=200, min_samples=100, max_series=2)
+    for _ in range(200):
+        monitor.on_evaluation(_evaluation("v1", texts[rng.integers(len(texts))], 0.9))
+    for _ in range(200):
+        monitor.on_evaluation(_evaluation("v1", texts[rng.choice(refunds)], 0.9))
+    for model in ("v2", "v3", "v4"):  # beyond two series per kind: counted, not kept
+        monitor.on_evaluation(_evaluation(model, texts[0], 0.9))
+    registry = CollectorRegistry()
+    registry.register(DriftCollector(monitor))
+    labels = {"service": "shop", "model": "v1", "baseline": "rolling"}
+    assert registry.get_sample_value("mre_question_drift_detected", labels) == 1.0
+    assert registry.get_sample_value("mre_question_drift_p_value", labels) < 0.01
+    assert registry.get_sample_value("mre_drift_dropped_total") == 4.0
