@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import random
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from mre.examples.llm_server import FAULT_KINDS, FaultPlan, ServedAnswer
 from mre.model import Evaluation
+from mre.processor.drift import DriftMonitor
 from mre.processor.scorers.abstention import NEEDLESS_ABSTENTION, UNSUPPORTED_ANSWER
 from mre.processor.scorers.faithfulness import (
     REASON_NEGATION,
@@ -76,6 +77,7 @@ class DemoReport:
     unscored: int = 0
     metrics_url: str | None = None
     evaluation_records: int = 0
+    drift: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -94,6 +96,7 @@ class DemoReport:
                 for kind, t in self.faults.items()
             },
             "slos": self.slos,
+            "drift": self.drift,
         }
 
 
@@ -111,6 +114,39 @@ def tally(evaluations: Iterable[Evaluation], served: dict[str, ServedAnswer]) ->
             else:
                 faults[kind].false_positives += 1
     return faults
+
+
+DRIFT_EVALUATIONS = ("faithfulness", "answer_relevance", "abstention")
+
+
+def drift_report(monitor: DriftMonitor, evaluations: Sequence[Evaluation]) -> list[dict[str, Any]]:
+    """Per model version in the order met: how many answers it gave, whether its scores are worse than
+    its baseline's and whether the questions it got differ (told apart: behaviour or input)."""
+    rows = []
+    seen: dict[tuple[str, str], int] = {}
+    for evaluation in evaluations:
+        key = (evaluation.interaction.service or "unknown", evaluation.interaction.model or "unknown")
+        seen[key] = seen.get(key, 0) + 1
+    for (service, model), answers in seen.items():
+        questions = monitor.question_state(service, model)
+        row: dict[str, Any] = {
+            "service": service,
+            "model": model,
+            "answers": answers,
+            "baseline": questions.baseline,
+            "questions_drifted": questions.drifted if questions.comparison else None,
+            "evaluations": {},
+        }
+        for name in DRIFT_EVALUATIONS:
+            state = monitor.state(service, model, name)
+            if state.comparison is not None:
+                row["evaluations"][name] = {
+                    "mean_difference": round(state.comparison.mean_difference, 4),
+                    "p_value": state.comparison.p_value,
+                    "degraded": state.degraded,
+                }
+        rows.append(row)
+    return rows
 
 
 class _Collector:
@@ -136,9 +172,12 @@ def run_demo(
     keep_serving: Callable[[str | None], None] | None = None,
     export_otlp: str | None = None,
     strip_content: bool = True,
+    degrade_after: int | None = None,
 ) -> DemoReport:
     """``export_otlp`` (host:port) sends the scored spans and evaluation records on over OTLP/gRPC;
-    score then strip is on by default there: what leaves has every score and no text."""
+    score then strip is on by default there: what leaves has every score and no text.
+    ``degrade_after``: the local model server switches to a degraded model version after that many
+    answers, and the report says what the drift monitor made of it."""
     import openai
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
@@ -182,6 +221,8 @@ def run_demo(
     instrumentor = OpenAIInstrumentor()
     instrumentor.instrument(tracer_provider=tracer_provider, skip_dep_check=True)
     plan = plan or FaultPlan(seed=seed)
+    if degrade_after is not None:
+        plan = replace(plan, degrade_after=degrade_after)
     rng = random.Random(seed)
     metrics_url = f"http://{metrics_addr}:{setup.metrics_port}/metrics" if setup.metrics_port else None
     try:
@@ -217,6 +258,7 @@ def run_demo(
             unscored=interactions - len(evaluations),
             metrics_url=metrics_url,
             evaluation_records=len(logs.get_finished_logs()),
+            drift=drift_report(setup.drift, evaluations),
         )
         if keep_serving is not None:
             keep_serving(metrics_url)

@@ -25,7 +25,7 @@ import random
 import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -126,6 +126,7 @@ class ServedAnswer:
     fault: str | None
     answer: str
     source_ids: tuple[str, ...] = ()
+    model: str = ""  # the model version that answered (it changes when the server degrades mid-run)
 
 
 @dataclass
@@ -136,6 +137,11 @@ class FaultPlan:
     answerable_at: float = 0.5  # share of question terms the best sentence must hold
     judge_replies_garbage: bool = False  # judge mode answers with prose instead of JSON (tests)
     style: bool = True  # vary the phrasing (prefixes, citations, a second sentence); off: the bare sentence
+    # After this many answers the server switches to a degraded model (a silent upgrade gone wrong):
+    # a new version name and every fault rate multiplied by ``degraded_factor``.
+    degrade_after: int | None = None
+    degraded_model: str = "mre-demo-model-v2"
+    degraded_factor: float = 2.0
 
     def __post_init__(self) -> None:
         unknown = set(self.rates) - set(FAULT_KINDS)
@@ -143,15 +149,23 @@ class FaultPlan:
             raise ValueError(f"unknown fault kinds: {sorted(unknown)}; known: {list(FAULT_KINDS)}")
         if any(not 0.0 <= r <= 1.0 for r in self.rates.values()):
             raise ValueError("fault rates must be in [0, 1]")
+        if self.degrade_after is not None and self.degrade_after < 0:
+            raise ValueError("degrade_after must be >= 0")
+
+    def degraded(self) -> FaultPlan:
+        """The model the server switches to after ``degrade_after`` answers."""
+        rates = {kind: min(1.0, rate * self.degraded_factor) for kind, rate in self.rates.items()}
+        return replace(self, rates=rates, model=self.degraded_model, degrade_after=None)
 
 
 class Responder:
     """The model's behaviour, separate from HTTP so it can be tested directly."""
 
     def __init__(self, plan: FaultPlan) -> None:
-        self.plan = plan
+        self.plan = plan  # the model answering now
         self._rng = random.Random(plan.seed)
         self._lock = threading.Lock()
+        self._answers = 0
 
     def respond(self, messages: list[dict[str, Any]]) -> ServedAnswer:
         prompt = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
@@ -161,7 +175,10 @@ class Responder:
         question = prompt.rsplit("Question:", 1)[-1].strip() if "Question:" in prompt else prompt.strip()
         contexts = [(m["id"], m["text"]) for m in _CONTEXT_LINE.finditer(prompt)]
         with self._lock:  # one generator, deterministic for sequential traffic
-            return self._respond(question, contexts)
+            if self.plan.degrade_after is not None and self._answers >= self.plan.degrade_after:
+                self.plan = self.plan.degraded()
+            self._answers += 1
+            return replace(self._respond(question, contexts), model=self.plan.model)
 
     def _respond(self, question: str, contexts: list[tuple[str, str]]) -> ServedAnswer:
         rng, rates = self._rng, self.plan.rates
@@ -280,7 +297,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.rstrip("/").endswith("/models"):
-            self._send(200, {"object": "list", "data": [{"id": self.server.owner.plan.model, "object": "model"}]})
+            model = self.server.owner.responder.plan.model
+            self._send(200, {"object": "list", "data": [{"id": model, "object": "model"}]})
         else:
             self._send(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
 
@@ -341,7 +359,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "messages must be a list of message objects")
             return
         response_id, served, prompt = self._answer(messages)
-        model = self.server.owner.plan.model
+        model = served.model or self.server.owner.plan.model
         tools = request.get("tools")
         if request.get("tool_choice") == "required" and isinstance(tools, list) and tools:
             name = str(((tools[0] or {}).get("function") or {}).get("name", "tool"))
@@ -377,7 +395,7 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(request.get("instructions"), str):
             messages.insert(0, {"role": "system", "content": request["instructions"]})
         response_id, served, prompt = self._answer(messages)
-        model = self.server.owner.plan.model
+        model = served.model or self.server.owner.plan.model
         if request.get("stream"):
             self._stream(wire.response_stream(response_id, model, served.answer, prompt))
         else:
@@ -476,8 +494,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--faults", action="store_true", help="inject the demo's faults (default: none)")
+    parser.add_argument(
+        "--degrade-after", type=int, metavar="N", help="switch to a degraded model version after N answers"
+    )
     args = parser.parse_args(argv)
     plan = FaultPlan() if args.faults else FaultPlan(rates={}, style=False)
+    plan = replace(plan, degrade_after=args.degrade_after)
     server = FaultyLLMServer(plan, host=args.host, port=args.port).start()
     print(server.url, flush=True)
     stop = threading.Event()

@@ -25,6 +25,7 @@ class EmbeddedSetup:
     processor: BehaviorSpanProcessor
     registry: CollectorRegistry
     metrics: PrometheusSink
+    drift: DriftMonitor
     metrics_port: int | None = None
     _server: Any = field(default=None, repr=False)
 
@@ -67,7 +68,7 @@ def install_embedded(
     registry.register(ProcessorHealthCollector(processor))
     registry.register(DriftCollector(drift))
     tracer_provider.add_span_processor(processor)
-    setup = EmbeddedSetup(processor=processor, registry=registry, metrics=metrics)
+    setup = EmbeddedSetup(processor=processor, registry=registry, metrics=metrics, drift=drift)
     if metrics_port is not None:
         server, _thread = start_http_server(metrics_port, addr=metrics_addr, registry=registry)
         setup._server = server

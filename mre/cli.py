@@ -60,6 +60,7 @@ def _demo(args: argparse.Namespace) -> int:
             keep_serving=keep_serving,
             export_otlp=args.export_otlp,
             strip_content=not args.keep_content,
+            degrade_after=args.degrade_after if args.degrade_after >= 0 else None,
         )
 
     faults = Table(title=f"Injected faults vs detected ({report.interactions} interactions scored)")
@@ -79,6 +80,8 @@ def _demo(args: argparse.Namespace) -> int:
         status = "-" if ratio is None else ("met" if ratio >= s["objective"] else "[red]breached[/red]")
         slos.add_row(name, str(s["good"]), str(s["total"]), _pct(ratio), _pct(s["objective"]), status)
     out.print(slos)
+    if len(report.drift) > 1:
+        out.print(_drift_table(report.drift))
     out.print(
         f"{report.evaluation_records} gen_ai.evaluation.result records emitted; {report.unscored} answers not scored"
     )
@@ -86,6 +89,31 @@ def _demo(args: argparse.Namespace) -> int:
         write_report(report, Path(args.report))
         out.print(f"report written to {args.report}")
     return 0
+
+
+def _drift_table(rows: list[dict[str, Any]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="Model versions vs the previous one (faithfulness)")
+    for column in ("model", "n", "Δ mean", "p", "questions", "verdict"):
+        table.add_column(column, justify="left" if column in ("model", "verdict") else "right", no_wrap=True)
+    for row in rows:
+        faithfulness = row["evaluations"].get("faithfulness")
+        degraded = any(e["degraded"] for e in row["evaluations"].values())
+        questions = {None: "-", True: "[yellow]changed[/yellow]", False: "same mix"}[row["questions_drifted"]]
+        if degraded:
+            verdict = "[red]worse; new inputs[/red]" if row["questions_drifted"] else "[red]behaviour worse[/red]"
+        else:
+            verdict = "stable" if faithfulness is not None else "no baseline yet"
+        table.add_row(
+            row["model"],
+            str(row["answers"]),
+            "-" if faithfulness is None else f"{faithfulness['mean_difference']:+.3f}",
+            "-" if faithfulness is None else f"{faithfulness['p_value']:.1g}",
+            questions,
+            verdict,
+        )
+    return table
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -395,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run the RAG demo with injected faults, scored in-process")
-    demo.add_argument("--interactions", "-n", type=int, default=300, help="answers to generate (default 300)")
+    demo.add_argument("--interactions", "-n", type=int, default=600, help="answers to generate (default 600)")
     demo.add_argument("--seed", type=int, default=7, help="seed for questions and faults (default 7)")
     demo.add_argument("--metrics-port", type=int, default=9464, help="port for /metrics; -1 disables (default 9464)")
     demo.add_argument("--metrics-addr", default="127.0.0.1", help="address for /metrics (default 127.0.0.1)")
@@ -407,6 +435,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-content",
         action="store_true",
         help="with --export-otlp, keep the text (default: score then strip, no text leaves)",
+    )
+    demo.add_argument(
+        "--degrade-after",
+        type=int,
+        default=300,
+        metavar="N",
+        help="the local model server switches to a degraded model version after N answers; -1: never (default 300)",
     )
     demo.set_defaults(func=_demo)
 

@@ -178,3 +178,46 @@ def test_metric_labels_never_carry_text_ids_or_unbounded_values(demo_run: tuple[
                     continue
                 assert name in ALLOWED_LABELS, f"{family.name}: unexpected label {name}"
                 assert value in ALLOWED_LABELS[name], f"{family.name}{{{name}={value!r}}} is not an allowed value"
+
+
+def _drift_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        if family.name.startswith(("mre_drift", "mre_question_drift", "mre_model_first_seen"))
+        for s in family.samples
+    }
+
+
+def test_a_model_switch_mid_run_shows_up_in_the_drift_metrics_within_one_window() -> None:
+    """The local model server degrades to a new version after 300 answers; /metrics is scraped every
+    20 answers after that. The new version is first seen, its faithfulness is flagged as worse than
+    the previous version's within one evaluation window (500 answers) of the switch, and the question
+    mix is reported unchanged: a change in behaviour, not in input."""
+    from mre.processor.drift import DriftMonitor
+
+    port, switch, step = free_port(), 300, 20
+    url = f"http://127.0.0.1:{port}/metrics"
+    v2 = {"service": "policy-assistant", "model": "mre-demo-model-v2"}
+    degraded = {**v2, "evaluation": "faithfulness", "baseline": "previous_model"}
+    found: dict[str, int] = {}
+
+    def scrape(done: int, total: int) -> None:
+        if done <= switch or (done - switch) % step or "at" in found:
+            return
+        samples = _drift_samples(_scrape(url))
+        if samples.get(("mre_drift_degraded", tuple(sorted(degraded.items())))) == 1.0:
+            found["at"] = done - switch
+            questions = ("mre_question_drift_detected", tuple(sorted({**v2, "baseline": "previous_model"}.items())))
+            found["questions_drifted"] = int(samples[questions])
+            found["first_seen"] = int(("mre_model_first_seen_timestamp_seconds", tuple(sorted(v2.items()))) in samples)
+
+    report = run_demo(interactions=switch + 260, seed=7, metrics_port=port, degrade_after=switch, on_progress=scrape)
+    print(f"flagged {found.get('at')} answers after the switch")
+    assert "at" in found, "the degraded model was not flagged"
+    assert found["at"] <= DriftMonitor().window
+    assert found == {"at": found["at"], "questions_drifted": 0, "first_seen": 1}
+    models = [row["model"] for row in report.drift]
+    assert models == ["mre-demo-model-v1", "mre-demo-model-v2"]
+    assert report.drift[1]["evaluations"]["faithfulness"]["degraded"] is True
+    assert report.drift[1]["questions_drifted"] is False
