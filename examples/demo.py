@@ -17,6 +17,7 @@ from typing import Any
 
 from mre.examples.llm_server import FAULT_KINDS, FaultPlan, ServedAnswer
 from mre.model import Evaluation
+from mre.processor.calibration import CalibrationMonitor
 from mre.processor.drift import DriftMonitor
 from mre.processor.scorers.abstention import NEEDLESS_ABSTENTION, UNSUPPORTED_ANSWER
 from mre.processor.scorers.faithfulness import (
@@ -27,6 +28,9 @@ from mre.processor.scorers.faithfulness import (
 )
 
 OFF_CORPUS_SHARE = 0.15
+REVIEW_SHARE = 0.2  # of the answers a (simulated) human reviewer rates for faithfulness
+# What a careful reviewer marks unfaithful: claims the context does not support.
+UNFAITHFUL = frozenset({"invented_number", "dropped_qualifier", "unsupported_sentence", "answered_without_context"})
 _REASON_TO_FAULT = {
     REASON_NUMBER: "invented_number",
     REASON_QUALIFIER: "dropped_qualifier",
@@ -78,6 +82,7 @@ class DemoReport:
     metrics_url: str | None = None
     evaluation_records: int = 0
     drift: list[dict[str, Any]] = field(default_factory=list)
+    calibration: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -97,6 +102,7 @@ class DemoReport:
             },
             "slos": self.slos,
             "drift": self.drift,
+            "calibration": self.calibration,
         }
 
 
@@ -149,6 +155,38 @@ def drift_report(monitor: DriftMonitor, evaluations: Sequence[Evaluation]) -> li
     return rows
 
 
+def review(trace_id: int, served: ServedAnswer, logger_provider: Any) -> None:
+    """The simulated reviewer: rates the faithfulness of an answer (not of an abstention, which makes
+    no claim) the way a person who knows the documents would."""
+    from mre.human_feedback import feedback
+
+    if served.fault == "needless_abstention" or (not served.answerable and served.fault is None):
+        return
+    feedback(
+        trace_id,
+        evaluation="faithfulness",
+        passed=served.fault not in UNFAITHFUL,
+        annotator="demo-reviewer",
+        logger_provider=logger_provider,
+    )
+
+
+def calibration_report(monitor: CalibrationMonitor) -> dict[str, Any]:
+    counts, unmatched, pending = monitor.snapshot()
+    out: dict[str, Any] = {"unmatched": unmatched, "pending": pending, "evaluations": {}}
+    for service, evaluation in monitor.calibrated():
+        result = monitor.agreement(service, evaluation)
+        total = sum(n for (s, e, _, _), n in counts.items() if s == service and e == evaluation)
+        agree = sum(n for (s, e, h, a), n in counts.items() if s == service and e == evaluation and h == a)
+        out["evaluations"][evaluation] = {
+            "verdicts": total,
+            "agreement": agree / total if total else None,
+            "kappa_recent": round(result.kappa, 4),
+            "missed_failures_recent": result.missed_failures,
+        }
+    return out
+
+
 class _Collector:
     """Keeps the evaluations for the report (the demo is bounded by --interactions)."""
 
@@ -173,11 +211,14 @@ def run_demo(
     export_otlp: str | None = None,
     strip_content: bool = True,
     degrade_after: int | None = None,
+    review_share: float = REVIEW_SHARE,
 ) -> DemoReport:
     """``export_otlp`` (host:port) sends the scored spans and evaluation records on over OTLP/gRPC;
     score then strip is on by default there: what leaves has every score and no text.
     ``degrade_after``: the local model server switches to a degraded model version after that many
-    answers, and the report says what the drift monitor made of it."""
+    answers, and the report says what the drift monitor made of it. ``review_share``: a simulated
+    reviewer rates that share of the answers for faithfulness with ``mre.feedback`` (knowing which
+    faults were injected), and the report gives the scorer's agreement with those human verdicts."""
     import openai
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
@@ -224,6 +265,7 @@ def run_demo(
     if degrade_after is not None:
         plan = replace(plan, degrade_after=degrade_after)
     rng = random.Random(seed)
+    reviewer = random.Random(seed + 1)  # its own stream: reviewing does not change the questions
     metrics_url = f"http://{metrics_addr}:{setup.metrics_port}/metrics" if setup.metrics_port else None
     try:
         with FaultyLLMServer(plan) as server:
@@ -235,7 +277,9 @@ def run_demo(
                     question = rng.choice(corpus.off_corpus_questions)
                 else:
                     question = rng.choice(corpus.questions)
-                app.answer(question, principal=rng.choice(("employee", "clinical", "hr")))
+                _, trace_id = app.answer_traced(question, principal=rng.choice(("employee", "clinical", "hr")))
+                if reviewer.random() < review_share:
+                    review(trace_id, next(reversed(server.log.values())), logger_provider)
                 if on_progress:
                     on_progress(i + 1, interactions)
             setup.processor.force_flush()
@@ -259,6 +303,7 @@ def run_demo(
             metrics_url=metrics_url,
             evaluation_records=len(logs.get_finished_logs()),
             drift=drift_report(setup.drift, evaluations),
+            calibration=calibration_report(setup.calibration),
         )
         if keep_serving is not None:
             keep_serving(metrics_url)

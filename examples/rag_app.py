@@ -69,8 +69,14 @@ class RagApp:
         return docs
 
     def answer(self, question: str, *, principal: str = "employee") -> str:
+        return self.answer_traced(question, principal=principal)[0]
+
+    def answer_traced(self, question: str, *, principal: str = "employee") -> tuple[str, int]:
+        """The answer and its trace id (what a web app hands its UI, so a thumbs up/down can be sent
+        back with ``mre.feedback(trace_id, ...)``)."""
         attributes = {sc.MRE_PRINCIPAL: principal, sc.MRE_ROUTE: "policy-qa"}
-        with self._tracer.start_as_current_span("rag.answer", attributes=attributes):
+        with self._tracer.start_as_current_span("rag.answer", attributes=attributes) as span:
+            trace_id = span.get_span_context().trace_id
             docs = self.retrieve(question)
             context = "\n".join(f"[{d.id}] {d.content}" for d in docs)
             completion = self.client.chat.completions.create(
@@ -83,7 +89,7 @@ class RagApp:
             )
             text: str = completion.choices[0].message.content or ""
             self.check_output(text)
-            return text
+            return text, trace_id
 
     def check_output(self, text: str) -> bool:
         """The output guardrail: block answers that leak contact details."""

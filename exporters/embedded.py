@@ -7,13 +7,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry._logs import LoggerProvider
+from opentelemetry._logs import LoggerProvider, get_logger_provider
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from prometheus_client import CollectorRegistry, start_http_server
 
 from mre.exporters.evaluation_events import EvaluationEventSink
-from mre.exporters.prometheus import DriftCollector, ProcessorHealthCollector, PrometheusSink
+from mre.exporters.prometheus import CalibrationCollector, DriftCollector, ProcessorHealthCollector, PrometheusSink
+from mre.processor.calibration import CalibrationMonitor
 from mre.processor.drift import DriftMonitor
+from mre.processor.feedback_intake import FeedbackLogProcessor
 from mre.processor.pipeline import EvaluationSink, ScoringPipeline
 from mre.processor.scorers import Scorer
 from mre.processor.span_processor import BehaviorSpanProcessor
@@ -26,6 +28,7 @@ class EmbeddedSetup:
     registry: CollectorRegistry
     metrics: PrometheusSink
     drift: DriftMonitor
+    calibration: CalibrationMonitor
     metrics_port: int | None = None
     _server: Any = field(default=None, repr=False)
 
@@ -57,18 +60,27 @@ def install_embedded(
     ``export`` is the span processor that sends spans on (a BatchSpanProcessor around your exporter):
     give it here instead of to the TracerProvider, and spans leave only once scored, enriched with
     ``mre.score.*``; with ``strip_content`` they leave with no prompt, completion, query or document
-    text, and the evaluation records carry text-free explanations (score then strip)."""
+    text, and the evaluation records carry text-free explanations (score then strip).
+
+    Human verdicts sent with ``mre.feedback`` through the same (SDK) LoggerProvider are matched with
+    the automated ones: ``mre_human_verdicts_total`` and ``mre_human_agreement_*``."""
     registry = registry if registry is not None else CollectorRegistry()
     metrics = PrometheusSink(registry, default_service=default_service)
     drift = DriftMonitor()
     sinks: list[EvaluationSink] = [metrics, EvaluationEventSink(logger_provider, strip_content), drift, *extra_sinks]
-    processor = BehaviorSpanProcessor(
-        ScoringPipeline(scorers, slos, sinks), grace_s=grace_s, downstream=export, strip_content=strip_content
-    )
+    pipeline = ScoringPipeline(scorers, slos, sinks)
+    calibration = CalibrationMonitor(pipeline.slos)
+    pipeline.sinks.append(calibration)
+    processor = BehaviorSpanProcessor(pipeline, grace_s=grace_s, downstream=export, strip_content=strip_content)
     registry.register(ProcessorHealthCollector(processor))
     registry.register(DriftCollector(drift))
+    registry.register(CalibrationCollector(calibration))
+    # With an SDK LoggerProvider (given, or the global one) `mre.feedback` verdicts reach us in-process.
+    add_log_processor = getattr(logger_provider or get_logger_provider(), "add_log_record_processor", None)
+    if add_log_processor is not None:
+        add_log_processor(FeedbackLogProcessor(calibration))
     tracer_provider.add_span_processor(processor)
-    setup = EmbeddedSetup(processor=processor, registry=registry, metrics=metrics, drift=drift)
+    setup = EmbeddedSetup(processor=processor, registry=registry, metrics=metrics, drift=drift, calibration=calibration)
     if metrics_port is not None:
         server, _thread = start_http_server(metrics_port, addr=metrics_addr, registry=registry)
         setup._server = server

@@ -19,6 +19,7 @@ from mre import semconv as sc
 from mre.exporters.forward import OtlpForwarder
 from mre.model import Evaluation
 from mre.processor.assembly import TraceAssembler
+from mre.processor.calibration import CalibrationMonitor
 from mre.processor.drift import DriftMonitor
 from mre.processor.health import BAD_INPUT
 from mre.processor.judges.cascade import DECISIONS
@@ -277,3 +278,61 @@ class DriftCollector(Collector):
             distance.add_metric(values, state.comparison.distance)
             drifted.add_metric(values, 1.0 if state.drifted else 0.0)
         yield from (p_value, distance, drifted)
+
+
+def _verdict(passed: bool) -> str:
+    return "pass" if passed else "fail"
+
+
+class CalibrationCollector(Collector):
+    """Human verdicts against the automated ones: counters (every combination per (service, evaluation)
+    exported, zeros included, so agreement ratios over any range exist), and the agreement over the
+    monitor's recent window."""
+
+    def __init__(self, monitor: CalibrationMonitor) -> None:
+        self._monitor = monitor
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        counts, unmatched, pending = self._monitor.snapshot()
+        verdicts = CounterMetricFamily(
+            "mre_human_verdicts",
+            "Human verdicts matched with the automated verdict on the same answer",
+            labels=[sc.LABEL_SERVICE, sc.LABEL_EVALUATION, "human", "automated", "agreement"],
+        )
+        pairs = sorted({(service, evaluation) for service, evaluation, _, _ in counts})
+        for service, evaluation in pairs:
+            for human in (True, False):
+                for automated in (True, False):
+                    agreement = "agree" if human == automated else "disagree"
+                    verdicts.add_metric(
+                        [service, evaluation, _verdict(human), _verdict(automated), agreement],
+                        counts.get((service, evaluation, human, automated), 0),
+                    )
+        yield verdicts
+        lost = CounterMetricFamily(
+            "mre_human_verdicts_unmatched",
+            "Human verdicts with no automated verdict to compare with",
+            labels=[sc.LABEL_REASON],
+        )
+        for reason, count in sorted(unmatched.items()):
+            lost.add_metric([reason], count)
+        yield lost
+        waiting = GaugeMetricFamily("mre_human_verdicts_pending", "Human verdicts waiting for their trace's scores")
+        waiting.add_metric([], pending)
+        yield waiting
+        labels = [sc.LABEL_SERVICE, sc.LABEL_EVALUATION]
+        ratio = GaugeMetricFamily(
+            "mre_human_agreement_ratio", "Share of the recent human verdicts the scorer agrees with", labels=labels
+        )
+        kappa = GaugeMetricFamily(
+            "mre_human_agreement_kappa", "Cohen's kappa of scorer and human over the recent verdicts", labels=labels
+        )
+        size = GaugeMetricFamily(
+            "mre_human_agreement_window_verdicts", "Human verdicts in the recent window", labels=labels
+        )
+        for service, evaluation in self._monitor.calibrated():
+            result = self._monitor.agreement(service, evaluation)
+            ratio.add_metric([service, evaluation], result.ratio)
+            kappa.add_metric([service, evaluation], result.kappa)
+            size.add_metric([service, evaluation], result.verdicts)
+        yield from (ratio, kappa, size)

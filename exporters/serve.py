@@ -12,11 +12,13 @@ from prometheus_client import CollectorRegistry
 from mre.exporters.forward import OtlpForwarder
 from mre.exporters.http import serve_http, split_hostport
 from mre.exporters.prometheus import (
+    CalibrationCollector,
     DriftCollector,
     ForwarderHealthCollector,
     ProcessorHealthCollector,
     PrometheusSink,
 )
+from mre.processor.calibration import CalibrationMonitor
 from mre.processor.drift import DriftMonitor
 from mre.processor.pipeline import EvaluationSink, ScoringPipeline
 from mre.processor.scorers import Scorer
@@ -74,8 +76,15 @@ def start_service(
             strip_content=strip_content,
         )
         registry.register(ForwarderHealthCollector(forwarder))
+    pipeline = ScoringPipeline(scorers, slos, sinks)
+    calibration = CalibrationMonitor(pipeline.slos)
+    pipeline.sinks.append(calibration)
+    registry.register(CalibrationCollector(calibration))
     service = BehaviorService(
-        config, ScoringPipeline(scorers, slos, sinks), on_trace=forwarder.on_trace if forwarder else None
+        config,
+        pipeline,
+        on_trace=forwarder.on_trace if forwarder else None,
+        on_feedback=calibration.on_verdict,
     )
     registry.register(ProcessorHealthCollector(service.worker))
     host, port = split_hostport(metrics)

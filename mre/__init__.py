@@ -7,3 +7,12 @@ Instrumentation lives in :mod:`mre.instrumentation`, scoring in :mod:`mre.proces
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # ``mre.feedback(...)`` without importing OpenTelemetry for every ``import mre``.
+    if name == "feedback":
+        from mre.human_feedback import feedback
+
+        return feedback
+    raise AttributeError(f"module 'mre' has no attribute {name!r}")

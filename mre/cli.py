@@ -82,6 +82,11 @@ def _demo(args: argparse.Namespace) -> int:
     out.print(slos)
     if len(report.drift) > 1:
         out.print(_drift_table(report.drift))
+    for name, c in report.calibration.get("evaluations", {}).items():
+        out.print(
+            f"human verdicts: {name} agrees with {_pct(c['agreement'])} of {c['verdicts']} "
+            f"(kappa {c['kappa_recent']:.2f}, {c['missed_failures_recent']} missed failures)"
+        )
     out.print(
         f"{report.evaluation_records} gen_ai.evaluation.result records emitted; {report.unscored} answers not scored"
     )

@@ -70,6 +70,11 @@ GEN_AI_EVALUATION_NAME: Final = "gen_ai.evaluation.name"
 GEN_AI_EVALUATION_SCORE_VALUE: Final = "gen_ai.evaluation.score.value"
 GEN_AI_EVALUATION_SCORE_LABEL: Final = "gen_ai.evaluation.score.label"
 GEN_AI_EVALUATION_EXPLANATION: Final = "gen_ai.evaluation.explanation"
+# A human verdict is the same event marked with its source; it is matched to the automated scores.
+MRE_EVALUATION_SOURCE: Final = "mre.evaluation.source"
+EVALUATION_SOURCE_HUMAN: Final = "human"
+MRE_EVALUATION_ANNOTATOR: Final = "mre.evaluation.annotator"
+EVALUATION_OVERALL: Final = "overall"  # a verdict on the whole answer (thumbs up/down): all SLOs good
 
 # --- mre.* (no semconv word) ------------------------------------------------------------------
 MRE_PRINCIPAL: Final = "mre.principal"  # who asked; permission-leak scoring compares it to doc ACLs

@@ -17,6 +17,7 @@ INVALID_SPAN = "invalid_span"
 MALFORMED_ATTRIBUTE = "malformed_attribute"
 OVERSIZED_ATTRIBUTE = "oversized_attribute"
 UNAUTHENTICATED = "unauthenticated"
+INVALID_FEEDBACK = "invalid_feedback"  # a human verdict record that cannot be read
 
 
 class BadInputCounter:

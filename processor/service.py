@@ -17,6 +17,11 @@ from typing import Any
 
 import grpc
 from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsPartialSuccess,
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
     ExportTraceServiceRequest,
@@ -24,7 +29,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from mre.processor.assembly import TraceAssembler
-from mre.processor.health import BAD_INPUT, MALFORMED_REQUEST, UNAUTHENTICATED
+from mre.processor.calibration import HumanVerdict
+from mre.processor.feedback_intake import decode_feedback
+from mre.processor.health import BAD_INPUT, INVALID_FEEDBACK, MALFORMED_REQUEST, UNAUTHENTICATED
 from mre.processor.otlp import Decoded, decode_spans, to_record
 from mre.processor.pipeline import ScoringPipeline
 from mre.processor.worker import TraceHook, TraceWorker
@@ -32,6 +39,7 @@ from mre.processor.worker import TraceHook, TraceWorker
 logger = logging.getLogger(__name__)
 
 TRACE_EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+LOGS_EXPORT_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 DEFAULT_LISTEN = "0.0.0.0:4317"
 DEFAULT_METRICS = "0.0.0.0:9464"
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -65,15 +73,26 @@ def ingest_decoded(decoded: Decoded, assembler: TraceAssembler, now: float) -> N
         add(key, items, has_root, per_span * len(items), now)
 
 
-class _TraceServiceHandler(grpc.GenericRpcHandler):
-    def __init__(self, worker: TraceWorker[Decoded], token: str | None) -> None:
+class _OtlpHandler(grpc.GenericRpcHandler):
+    """TraceService (spans to score) and, when human feedback is taken, LogsService (its verdicts)."""
+
+    def __init__(
+        self,
+        worker: TraceWorker[Decoded],
+        token: str | None,
+        on_feedback: Callable[[HumanVerdict], None] | None = None,
+    ) -> None:
         self._worker = worker
+        self._on_feedback = on_feedback
         self._expected = f"Bearer {token}".encode() if token else None
         self._export_handler = grpc.unary_unary_rpc_method_handler(self._export)  # raw bytes in and out
+        self._logs_handler = grpc.unary_unary_rpc_method_handler(self._export_logs)
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
         if handler_call_details.method == TRACE_EXPORT_METHOD:
             return self._export_handler
+        if handler_call_details.method == LOGS_EXPORT_METHOD and self._on_feedback is not None:
+            return self._logs_handler
         return None
 
     def _authorized(self, context: grpc.ServicerContext) -> bool:
@@ -104,15 +123,39 @@ class _TraceServiceHandler(grpc.GenericRpcHandler):
             )
         return response.SerializeToString()
 
+    def _export_logs(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        """Human verdicts (``gen_ai.evaluation.result`` marked human); other records are ignored."""
+        assert self._on_feedback is not None
+        if not self._authorized(context):
+            BAD_INPUT.record(UNAUTHENTICATED, "request without a valid bearer token")
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required")
+        try:
+            decoded_request = ExportLogsServiceRequest.FromString(request)
+        except DecodeError as exc:
+            BAD_INPUT.record(MALFORMED_REQUEST, f"undecodable ExportLogsServiceRequest ({exc})")
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed ExportLogsServiceRequest: {exc}")
+        decoded = decode_feedback(decoded_request)
+        for verdict in decoded.verdicts:
+            self._on_feedback(verdict)
+        response = ExportLogsServiceResponse()
+        if decoded.rejected:
+            BAD_INPUT.record(INVALID_FEEDBACK, decoded.error or "unreadable human verdict", decoded.rejected)
+            response.partial_success.CopyFrom(
+                ExportLogsPartialSuccess(rejected_log_records=decoded.rejected, error_message=decoded.error or "")
+            )
+        return response.SerializeToString()
+
 
 class BehaviorService:
-    """The gRPC server plus the worker. ``on_trace`` receives every scored trace (forwarding)."""
+    """The gRPC server plus the worker. ``on_trace`` receives every scored trace (forwarding);
+    ``on_feedback``, when given, every human verdict sent to the LogsService."""
 
     def __init__(
         self,
         config: ServiceConfig,
         pipeline: ScoringPipeline,
         on_trace: TraceHook | None = None,
+        on_feedback: Callable[[HumanVerdict], None] | None = None,
     ) -> None:
         self.config = config
         self.worker: TraceWorker[Decoded] = TraceWorker(
@@ -134,7 +177,7 @@ class BehaviorService:
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
         ]
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=config.workers), options=options)
-        self._server.add_generic_rpc_handlers((_TraceServiceHandler(self.worker, config.token),))
+        self._server.add_generic_rpc_handlers((_OtlpHandler(self.worker, config.token, on_feedback),))
         if config.tls_cert is not None and config.tls_key is not None:
             credentials = grpc.ssl_server_credentials([(config.tls_key, config.tls_cert)])
             self.port = self._server.add_secure_port(config.listen, credentials)

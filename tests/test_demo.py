@@ -98,6 +98,27 @@ def test_metrics_are_served_while_the_demo_runs(demo_run: tuple[DemoReport, str,
     assert final[("mre_interactions_total", (("model", "mre-demo-model-v1"), ("service", "policy-assistant")))] == N
 
 
+def test_the_reviewers_verdicts_are_matched_and_the_faithfulness_scorer_agrees_with_them(
+    demo_run: tuple[DemoReport, str, str],
+) -> None:
+    """A fifth of the answers get a human verdict on faithfulness through `mre.feedback` (sent before
+    the answer is scored, so they wait for it); each one is matched, none is lost."""
+    report, _, end = demo_run
+    calibration = report.calibration
+    assert calibration["unmatched"] == {} and calibration["pending"] == 0
+    faithfulness = calibration["evaluations"]["faithfulness"]
+    assert faithfulness["verdicts"] >= 30
+    assert faithfulness["agreement"] >= 0.9 and faithfulness["kappa_recent"] >= 0.8
+    total = sum(
+        s.value
+        for family in text_string_to_metric_families(end)
+        if family.name == "mre_human_verdicts"
+        for s in family.samples
+        if s.name == "mre_human_verdicts_total"
+    )
+    assert total == faithfulness["verdicts"]
+
+
 def test_metrics_pass_promtool_check(demo_run: tuple[DemoReport, str, str]) -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
@@ -143,6 +164,9 @@ ALLOWED_LABELS = {
     "model": {"mre-demo-model-v1"},
     "route": {"policy-qa"},
     "baseline": {"previous_model", "rolling"},
+    "human": {"pass", "fail"},
+    "automated": {"pass", "fail"},
+    "agreement": {"agree", "disagree"},
     "outcome": {"good", "bad"},
     "slo": {"faithfulness", "answer-relevance", "safety", "freshness", "abstention"},
     "cause": {"context", "generation", "harness", "coverage", "abstention"},

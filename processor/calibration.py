@@ -1,0 +1,201 @@
+"""Human calibration: human verdicts matched to the automated scores of the same answer.
+
+Automated scores drift too; only regular human verdicts keep them honest. A verdict names a trace
+(optionally the generation span), an evaluation (a scorer name, or ``overall`` for a thumbs up/down on
+the whole answer) and pass/fail. The monitor remembers the automated verdicts of the last
+``max_traces`` scored traces; a human verdict that arrives before its trace is scored waits (bounded
+in number and age). Matched pairs count agreement per (service, evaluation), in total (a counter
+Prometheus aggregates over replicas and time) and over the last ``window`` pairs (ratio and Cohen's
+kappa, which discounts the agreement expected by chance when almost every answer passes).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mre import semconv as sc
+from mre.model import Evaluation
+from mre.slo import SLO
+
+DEFAULT_THRESHOLD = 0.5  # pass/fail for a scorer no SLO gives a threshold to
+UNKNOWN_TRACE = "unknown_trace"  # never scored here, or scored too long ago to remember
+NOT_SCORED = "not_scored"  # the trace was scored, but not by this evaluation
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+_HEX16 = re.compile(r"^[0-9a-f]{16}$")
+
+
+@dataclass(frozen=True, slots=True)
+class HumanVerdict:
+    trace_id: str  # 32 lower-case hex digits
+    evaluation: str
+    passed: bool
+    span_id: str | None = None  # the evaluated generation; None: the trace's answer(s)
+    score: float | None = None
+    annotator: str | None = None
+
+
+def verdict_from_record(trace_id: str, span_id: str | None, attributes: Mapping[str, Any]) -> HumanVerdict | None:
+    """A ``gen_ai.evaluation.result`` record's verdict when it is marked human, else None. Raises
+    ValueError naming the problem when a human record cannot be read."""
+    if attributes.get(sc.MRE_EVALUATION_SOURCE) != sc.EVALUATION_SOURCE_HUMAN:
+        return None
+    trace_id = trace_id.lower()
+    if not _HEX32.match(trace_id) or trace_id == "0" * 32:
+        raise ValueError("a human verdict needs the trace id of the answer it judges")
+    name = attributes.get(sc.GEN_AI_EVALUATION_NAME) or sc.EVALUATION_OVERALL
+    label = attributes.get(sc.GEN_AI_EVALUATION_SCORE_LABEL)
+    value = attributes.get(sc.GEN_AI_EVALUATION_SCORE_VALUE)
+    score = None
+    if value is not None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
+            raise ValueError(f"{sc.GEN_AI_EVALUATION_SCORE_VALUE} must be a number in [0, 1]")
+        score = float(value)
+    if label in ("pass", "fail"):
+        passed = label == "pass"
+    elif score is not None:
+        passed = score >= DEFAULT_THRESHOLD
+    else:
+        raise ValueError(f"a human verdict needs {sc.GEN_AI_EVALUATION_SCORE_LABEL} pass/fail or a score")
+    span = span_id.lower() if span_id and _HEX16.match(span_id.lower()) and span_id != "0" * 16 else None
+    annotator = attributes.get(sc.MRE_EVALUATION_ANNOTATOR)
+    return HumanVerdict(trace_id, str(name), passed, span, score, str(annotator) if annotator else None)
+
+
+def automated_verdicts(evaluation: Evaluation, thresholds: Mapping[str, float]) -> dict[str, bool]:
+    """Pass/fail per scorer (the SLO threshold, else 0.5) and ``overall`` (every SLO good)."""
+    verdicts = {
+        name: score.value >= thresholds.get(name, DEFAULT_THRESHOLD) for name, score in evaluation.scores.items()
+    }
+    verdicts[sc.EVALUATION_OVERALL] = all(outcome.good for outcome in evaluation.slo_outcomes)
+    return verdicts
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    verdicts: int
+    ratio: float  # share of verdicts where the scorer and the human agree
+    kappa: float  # Cohen's kappa: 0 is chance-level agreement, 1 perfect
+    missed_failures: int  # the human failed the answer, the scorer passed it
+
+
+def agreement(pairs: Sequence[tuple[bool, bool]]) -> Agreement:
+    """``pairs`` of (human passed, automated passed)."""
+    n = len(pairs)
+    if n == 0:
+        return Agreement(0, 0.0, 0.0, 0)
+    agree = sum(1 for human, automated in pairs if human == automated)
+    human_pass = sum(1 for human, _ in pairs if human) / n
+    auto_pass = sum(1 for _, automated in pairs if automated) / n
+    chance = human_pass * auto_pass + (1 - human_pass) * (1 - auto_pass)
+    observed = agree / n
+    kappa = (observed - chance) / (1 - chance) if chance < 1 else (1.0 if observed == 1 else 0.0)
+    missed = sum(1 for human, automated in pairs if not human and automated)
+    return Agreement(n, observed, kappa, missed)
+
+
+@dataclass
+class _Scored:
+    service: str
+    per_span: dict[str, dict[str, bool]]  # span id -> evaluation -> automated verdict
+
+
+@dataclass
+class CalibrationMonitor:
+    """An EvaluationSink (remembers automated verdicts) that also takes human verdicts."""
+
+    slos: Sequence[SLO] = ()
+    max_traces: int = 100_000
+    max_pending: int = 10_000
+    pending_ttl_s: float = 600.0
+    window: int = 200
+    clock: Callable[[], float] = time.monotonic
+    counts: dict[tuple[str, str, bool, bool], int] = field(default_factory=dict)  # service, eval, human, auto
+    unmatched: dict[str, int] = field(default_factory=dict)
+    _scored: OrderedDict[str, _Scored] = field(default_factory=OrderedDict)
+    _pending: OrderedDict[str, list[tuple[float, HumanVerdict]]] = field(default_factory=OrderedDict)
+    _pending_count: int = 0
+    _recent: dict[tuple[str, str], deque[tuple[bool, bool]]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._thresholds = {slo.scorer: slo.threshold for slo in self.slos}
+
+    def on_evaluation(self, evaluation: Evaluation) -> None:
+        interaction = evaluation.interaction
+        verdicts = automated_verdicts(evaluation, self._thresholds)
+        with self._lock:
+            scored = self._scored.get(interaction.trace_id)
+            if scored is None:
+                scored = self._scored[interaction.trace_id] = _Scored(interaction.service or "unknown", {})
+                if len(self._scored) > self.max_traces:
+                    self._scored.popitem(last=False)
+            scored.per_span[interaction.span_id] = verdicts
+            waiting = self._pending.pop(interaction.trace_id, None)
+            if waiting:
+                self._pending_count -= len(waiting)
+                for _, verdict in waiting:
+                    self._match(verdict, scored)
+            self._expire(self.clock())
+
+    def on_verdict(self, verdict: HumanVerdict) -> None:
+        now = self.clock()
+        with self._lock:
+            scored = self._scored.get(verdict.trace_id)
+            if scored is not None:
+                self._match(verdict, scored)
+            else:
+                self._pending.setdefault(verdict.trace_id, []).append((now, verdict))
+                self._pending_count += 1
+                while self._pending_count > self.max_pending:
+                    _, evicted = self._pending.popitem(last=False)
+                    self._pending_count -= len(evicted)
+                    self._count_unmatched(UNKNOWN_TRACE, len(evicted))
+            self._expire(now)
+
+    def _expire(self, now: float) -> None:
+        while self._pending:
+            trace_id, waiting = next(iter(self._pending.items()))
+            if now - waiting[0][0] < self.pending_ttl_s:
+                return
+            del self._pending[trace_id]
+            self._pending_count -= len(waiting)
+            self._count_unmatched(UNKNOWN_TRACE, len(waiting))
+
+    def _count_unmatched(self, reason: str, n: int = 1) -> None:
+        self.unmatched[reason] = self.unmatched.get(reason, 0) + n
+
+    def _match(self, verdict: HumanVerdict, scored: _Scored) -> None:
+        spans = [scored.per_span[verdict.span_id]] if verdict.span_id in scored.per_span else []
+        if not spans and verdict.span_id is None:
+            spans = list(scored.per_span.values())
+        found = [s[verdict.evaluation] for s in spans if verdict.evaluation in s]
+        if not found:
+            self._count_unmatched(NOT_SCORED)
+            return
+        automated = all(found)  # a trace with several answers passes only if each does
+        service = scored.service  # the answer's service, not the one that sent the verdict
+        key = (service, verdict.evaluation, verdict.passed, automated)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        recent = self._recent.get((service, verdict.evaluation))
+        if recent is None:
+            recent = self._recent[(service, verdict.evaluation)] = deque(maxlen=self.window)
+        recent.append((verdict.passed, automated))
+
+    def agreement(self, service: str, evaluation: str) -> Agreement:
+        with self._lock:
+            pairs = list(self._recent.get((service, evaluation), ()))
+        return agreement(pairs)
+
+    def calibrated(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._recent)
+
+    def snapshot(self) -> tuple[dict[tuple[str, str, bool, bool], int], dict[str, int], int]:
+        with self._lock:
+            return dict(self.counts), dict(self.unmatched), self._pending_count
