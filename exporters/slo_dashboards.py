@@ -222,9 +222,29 @@ def failures() -> Any:
     )
 
 
+def _model_first_seen() -> dashboard.AnnotationQuery:
+    """A marker when a model version is first seen: the first-seen timestamp is at most five minutes
+    old at that step of the query."""
+    return (
+        dashboard.AnnotationQuery()
+        .name("Model version first seen")
+        .datasource(DS)
+        .enable(True)
+        .icon_color("orange")
+        .expr(f"time() - mre_model_first_seen_timestamp_seconds{{{SVC}}} < 300 >= 0")
+    )
+
+
 def models() -> Any:
+    drift_legend = "{{model}} {{evaluation}} ({{baseline}})"
+    agreement = (
+        f'sum by (evaluation) (increase(mre_human_verdicts_total{{{SVC}, agreement="agree"}}[1d])) / '
+        f"sum by (evaluation) (increase(mre_human_verdicts_total{{{SVC}}}[1d]))"
+    )
     return (
         _base("mre · models side by side", "mre-models", ["drift"], model_variable=True)
+        .annotation(_model_first_seen())
+        .with_row(dashboard.Row("Models"))
         .with_panel(
             _ts(
                 "Answers per second by model",
@@ -255,6 +275,46 @@ def models() -> Any:
                     "{{model}}",
                 ),
                 unit="percentunit",
+            )
+        )
+        .with_row(dashboard.Row("Drift: behaviour against the baseline, and the questions asked"))
+        .with_panel(
+            _ts(
+                "Mean score now minus the baseline's (negative is worse)",
+                _q(f"mre_drift_mean_difference{{{SVC_MODEL}}}", "A", drift_legend),
+            )
+        )
+        .with_panel(
+            _ts(
+                "Flagged: scores worse / question mix changed",
+                _q(f"max by (model, evaluation) (mre_drift_degraded{{{SVC_MODEL}}})", "A", "{{model}} {{evaluation}}"),
+                _q(f"max by (model) (mre_question_drift_detected{{{SVC_MODEL}}})", "B", "{{model}} questions"),
+            )
+        )
+        .with_panel(
+            _ts(
+                "Question mix distance to the baseline (1 - cosine)",
+                _q(f"mre_question_drift_distance{{{SVC_MODEL}}}", "A", "{{model}} ({{baseline}})"),
+            )
+        )
+        .with_row(dashboard.Row("Human calibration"))
+        .with_panel(
+            _ts(
+                "Scorer agreement with human verdicts (last day)",
+                _q(agreement, "A", "{{evaluation}}"),
+                unit="percentunit",
+            )
+        )
+        .with_panel(
+            _ts(
+                "Human verdicts per hour: scorer passed what people failed",
+                _q(
+                    f'sum by (evaluation) (increase(mre_human_verdicts_total{{{SVC}, human="fail", automated="pass"}}'
+                    "[1h]))",
+                    "A",
+                    "{{evaluation}} missed",
+                ),
+                _q(f"sum by (evaluation) (increase(mre_human_verdicts_total{{{SVC}}}[1h]))", "B", "{{evaluation}} all"),
             )
         )
     )
@@ -325,9 +385,12 @@ def build_dashboards(file: SLOFile) -> dict[str, str]:
 
 
 def panel_queries(dashboard_json: str) -> list[str]:
-    """Every query expression of a dashboard (tests run them against a real Prometheus)."""
+    """Every query expression of a dashboard, panels and annotations (tests run them against a real
+    Prometheus)."""
     board = json.loads(dashboard_json)
-    return [t["expr"] for p in board.get("panels", []) for t in p.get("targets", []) if t.get("expr")]
+    panels = [t["expr"] for p in board.get("panels", []) for t in p.get("targets", []) if t.get("expr")]
+    annotations = [a["expr"] for a in board.get("annotations", {}).get("list", []) if a.get("expr")]
+    return panels + annotations
 
 
 GRAFANA_DASHBOARDS_PROVIDER = """\
@@ -367,10 +430,11 @@ datasources:
 """
 
 ALERTMANAGER_ROUTES = """\
-# Alertmanager routing example for the generated SLO alerts: pages to on-call, tickets to a queue.
+# Alertmanager routing example for the generated alerts: SLO burn pages to on-call, tickets (slow burn,
+# model drift, scorers disagreeing with people) to a queue, information (question mix) to a channel.
 route:
   receiver: ml-platform-tickets
-  group_by: [alertname, sloth_service, sloth_slo]
+  group_by: [alertname, sloth_service, sloth_slo, service, model, evaluation]
   routes:
     - matchers: ['sloth_severity="page"']
       receiver: ml-platform-oncall
@@ -379,6 +443,12 @@ route:
     - matchers: ['sloth_severity="ticket"']
       receiver: ml-platform-tickets
       repeat_interval: 12h
+    - matchers: ['severity="ticket"']
+      receiver: ml-platform-tickets
+      repeat_interval: 24h
+    - matchers: ['severity="info"']
+      receiver: ml-platform-info
+      repeat_interval: 24h
 receivers:
   - name: ml-platform-oncall
     webhook_configs:
@@ -386,4 +456,7 @@ receivers:
   - name: ml-platform-tickets
     webhook_configs:
       - url: http://tickets.example.internal/hook
+  - name: ml-platform-info
+    webhook_configs:
+      - url: http://chat.example.internal/hook
 """

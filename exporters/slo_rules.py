@@ -169,8 +169,16 @@ def alert_rules(file: SLOFile, spec: SLOSpec) -> list[dict[str, Any]]:
 
 def drift_rules(file: SLOFile) -> dict[str, Any]:
     """Behaviour drift: a model version (or a recent window) scoring significantly worse than its
-    baseline for ten minutes is a ticket."""
+    baseline for ten minutes is a ticket; whether the questions changed too is in its annotation, so
+    the on-call engineer tells a model change from a change in what users ask. A change in the
+    question mix alone is information."""
     selector = f'{{service="{file.service}"}}'
+    inputs = (
+        '{{ with printf "max(mre_question_drift_detected{service=%q, model=%q})" $labels.service $labels.model '
+        "| query }}{{ with first . }}{{ if eq .Value 1.0 }}changed: read the score drift with the new mix of "
+        "questions in mind{{ else }}unchanged: the model answers the same questions worse{{ end }}{{ end }}"
+        "{{ else }}not measured yet{{ end }}"
+    )
     return {
         "name": f"mre-drift-{file.service}",
         "rules": [
@@ -182,10 +190,75 @@ def drift_rules(file: SLOFile) -> dict[str, Any]:
                 "annotations": {
                     "summary": "{{ $labels.model }} scores worse on {{ $labels.evaluation }} than its baseline "
                     "({{ $labels.baseline }})",
+                    "questions": inputs,
                     "runbook": "Compare the models dashboard; if a new model version caused it, pin the previous "
                     "version and rerun `mre eval` on a labelled set before upgrading again.",
                 },
-            }
+            },
+            {
+                "alert": "QuestionMixChanged",
+                "expr": f"max by (service, model, baseline) (mre_question_drift_detected{selector}) == 1",
+                "for": "30m",
+                "labels": {**file.labels, "severity": "info"},
+                "annotations": {
+                    "summary": "{{ $labels.service }} gets a different mix of questions than its baseline "
+                    "({{ $labels.baseline }})",
+                    "runbook": "New topics may lack documents (watch the coverage cause) or need new SLO filters; "
+                    "score drift in the same window may come from the questions rather than the model.",
+                },
+            },
+        ],
+    }
+
+
+def calibration_rules(file: SLOFile) -> dict[str, Any]:
+    """Agreement between human verdicts and each scorer over the calibration window (summed over
+    replicas), a ticket when it falls below the minimum with enough verdicts, and one when no human
+    verdict has arrived for ``stale_after`` although verdicts were sent before."""
+    c = file.calibration
+    window = f"{c.window_days}d"
+    metric = f'mre_human_verdicts_total{{service="{file.service}"'
+    ratio, count = f"mre:human_agreement:ratio_{window}", f"mre:human_verdicts:increase_{window}"
+    selector = f'{{service="{file.service}"}}'
+    return {
+        "name": f"mre-calibration-{file.service}",
+        "rules": [
+            {
+                "record": count,
+                "expr": f"sum by (service, evaluation) (increase({metric}}}[{window}]))",
+                "labels": dict(file.labels),
+            },
+            {
+                "record": ratio,
+                "expr": f'sum by (service, evaluation) (increase({metric}, agreement="agree"}}[{window}]))\n/\n'
+                f"sum by (service, evaluation) (increase({metric}}}[{window}]))",
+                "labels": dict(file.labels),
+            },
+            {
+                "alert": "ScorerDisagreesWithHumans",
+                "expr": f"{ratio}{selector} < {c.min_agreement:g}\nand on (service, evaluation)\n"
+                f"{count}{selector} >= {c.min_verdicts}",
+                "for": "1h",
+                "labels": {**file.labels, "severity": "ticket"},
+                "annotations": {
+                    "summary": "{{ $labels.evaluation }} agrees with only {{ $value | humanizePercentage }} of the "
+                    f"human verdicts over {window} (minimum {c.min_agreement:.0%})",
+                    "runbook": "Read the disagreeing traces (mre_human_verdicts_total by human/automated); if people "
+                    "are right, recalibrate the scorer's threshold or add a judge; if the scorer is, brief the "
+                    "reviewers.",
+                },
+            },
+            {
+                "alert": "HumanCalibrationStale",
+                "expr": f"sum by (service) (increase({metric}}}[{c.stale_after_days}d])) == 0",
+                "for": "1h",
+                "labels": {**file.labels, "severity": "ticket"},
+                "annotations": {
+                    "summary": f"no human verdict for {{{{ $labels.service }}}} in {c.stale_after_days} days: the "
+                    "automated scores are not being checked",
+                    "runbook": "Resume the review queue (mre.feedback on a sample of answers).",
+                },
+            },
         ],
     }
 
@@ -201,4 +274,5 @@ def build_rules(file: SLOFile) -> dict[str, Any]:
         if alerts:
             groups.append({"name": f"sloth-slo-alerts-{slo_id}", "rules": alerts})
     groups.append(drift_rules(file))
+    groups.append(calibration_rules(file))
     return {"groups": groups}

@@ -75,11 +75,22 @@ class SLOSpec:
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """When automated scores stop agreeing with people, or people stop checking them."""
+
+    min_agreement: float = 0.8  # share of human verdicts each scorer must agree with over the window
+    min_verdicts: int = 30  # fewer verdicts in the window say nothing
+    window_days: int = 7
+    stale_after_days: int = 14  # no human verdict for this long is itself an alert
+
+
+@dataclass(frozen=True)
 class SLOFile:
     service: str
     labels: Mapping[str, str]
     slos: tuple[SLOSpec, ...]
     source: str
+    calibration: Calibration = field(default_factory=Calibration)
 
     @property
     def runtime_slos(self) -> tuple[SLO, ...]:
@@ -157,9 +168,46 @@ def parse(text: str, source: str) -> SLOFile:
             problem(f"slos[{i}].name", f"duplicate SLO name {spec.slo.name!r}")
         seen.add(spec.slo.name)
         specs.append(spec)
+    calibration = _calibration(data.get("calibration"), "calibration", problem)
     if problems:
         raise SpecError(problems)
-    return SLOFile(str(service), labels, tuple(specs), source)
+    return SLOFile(str(service), labels, tuple(specs), source, calibration)
+
+
+def _days(raw: Any, path: str, problem: Any, default: int) -> int:
+    if raw is None:
+        return default
+    match = _WINDOW.match(str(raw))
+    if not match or not 1 <= int(match.group(1)) <= 366:
+        problem(path, f"a number of days like '7d', got {raw!r}")
+        return default
+    return int(match.group(1))
+
+
+def _calibration(raw: Any, path: str, problem: Any) -> Calibration:
+    if raw is None:
+        return Calibration()
+    if not isinstance(raw, dict):
+        problem(path, "a mapping with min_agreement, min_verdicts, window, stale_after")
+        return Calibration()
+    unknown = set(raw) - {"min_agreement", "min_verdicts", "window", "stale_after"}
+    if unknown:
+        problem(path, f"unknown keys {sorted(unknown)}; known: min_agreement, min_verdicts, window, stale_after")
+    default = Calibration()
+    agreement = raw.get("min_agreement", default.min_agreement * 100)
+    if isinstance(agreement, bool) or not isinstance(agreement, int | float) or not 0 < agreement < 100:
+        problem(f"{path}.min_agreement", f"a percentage in (0, 100), got {agreement!r}")
+        agreement = default.min_agreement * 100
+    verdicts = raw.get("min_verdicts", default.min_verdicts)
+    if isinstance(verdicts, bool) or not isinstance(verdicts, int) or verdicts < 1:
+        problem(f"{path}.min_verdicts", f"a positive whole number, got {verdicts!r}")
+        verdicts = default.min_verdicts
+    return Calibration(
+        min_agreement=round(float(agreement) / 100.0, 10),
+        min_verdicts=verdicts,
+        window_days=_days(raw.get("window"), f"{path}.window", problem, default.window_days),
+        stale_after_days=_days(raw.get("stale_after"), f"{path}.stale_after", problem, default.stale_after_days),
+    )
 
 
 def _labels(raw: Any, path: str, problem: Any) -> dict[str, str]:

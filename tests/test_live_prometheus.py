@@ -62,14 +62,18 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail("prometheus missing: `make test` installs the Debian package prometheus")
         pytest.skip("prometheus not installed (make test installs it)")
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    from mre.examples.llm_server import FaultyLLMServer
+    from mre.examples.llm_server import FaultPlan, FaultyLLMServer
     from mre.examples.rag_app import RagApp
     from mre.exporters.serve import start_service
+    from mre.human_feedback import feedback
     from mre.instrumentation import set_default_capture
     from mre.instrumentation.openai import OpenAIInstrumentor
     from mre.processor.judges import build_faithfulness
@@ -77,7 +81,8 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from mre.processor.service import ServiceConfig
 
     work = tmp_path_factory.mktemp("prometheus")
-    llm = FaultyLLMServer().start()
+    # The model degrades to a new version after 150 answers, so the drift panels have data too.
+    llm = FaultyLLMServer(FaultPlan(degrade_after=150)).start()
     # The judge cascade on (against the local server's judge mode) so its panel has data too.
     judged = build_faithfulness(judge_url=llm.url, judge_model="judge", sample_rate=0.3)
     running = start_service(
@@ -112,6 +117,11 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     instrumentor = OpenAIInstrumentor()
     instrumentor.instrument(tracer_provider=provider, skip_dep_check=True)
+    # Human verdicts on every other answer, over OTLP logs as a feedback service would send them.
+    reviews = LoggerProvider(resource=Resource.create({"service.name": "feedback-ui"}))
+    reviews.add_log_record_processor(
+        BatchLogRecordProcessor(OTLPLogExporter(endpoint=f"127.0.0.1:{running.port}", insecure=True))
+    )
     stop = threading.Event()
 
     def traffic() -> None:
@@ -121,7 +131,9 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         questions = [*app.corpus.questions, *app.corpus.off_corpus_questions]
         i = 0
         while not stop.is_set():
-            app.answer(questions[i % len(questions)])
+            _, trace_id = app.answer_traced(questions[i % len(questions)])
+            if i % 2:
+                feedback(trace_id, evaluation="faithfulness", passed=i % 7 != 1, logger_provider=reviews)
             i += 1
             time.sleep(0.01)
 
@@ -132,7 +144,16 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         deadline = time.monotonic() + 90
         while True:  # the recording rules need a few scrapes of moving counters
             try:
-                if _query(base, "slo:sli_error:ratio_rate5m") and _query(base, "slo:current_burn_rate:ratio"):
+                if all(
+                    _query(base, expr)
+                    for expr in (
+                        "slo:sli_error:ratio_rate5m",
+                        "slo:current_burn_rate:ratio",
+                        "mre_drift_mean_difference",
+                        "mre_question_drift_distance",
+                        "mre_human_verdicts_total",
+                    )
+                ):
                     break
             except OSError:
                 pass
@@ -145,6 +166,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         thread.join(10)
         instrumentor.uninstrument()
         provider.shutdown()
+        reviews.shutdown()
         server.terminate()
         server.wait(20)
         running.stop(drain_timeout_s=2)

@@ -196,3 +196,179 @@ def test_burn_rate_alerts_page_ticket_and_stay_quiet(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     result = subprocess.run([promtool(), "test", "rules", str(path)], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+
+def _promtool_test(tmp_path: Path, tests: list[dict[str, Any]], interval: str) -> None:
+    spec = {"rule_files": [str(RULES)], "evaluation_interval": interval, "tests": tests}
+    path = tmp_path / "tests.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    result = subprocess.run([promtool(), "test", "rules", str(path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+
+def _rule(name: str) -> dict[str, Any]:
+    for group in build_rules(load_default())["groups"]:
+        for rule in group["rules"]:
+            if rule.get("alert") == name:
+                return rule  # type: ignore[no-any-return]
+    raise AssertionError(name)
+
+
+def test_a_degraded_model_tickets_and_says_whether_the_questions_changed_too(tmp_path: Path) -> None:
+    svc = 'service="policy-assistant"'
+    faithfulness = 'evaluation="faithfulness",baseline="previous_model"'
+    degraded = _rule("ModelBehaviourDegraded")
+    mix = _rule("QuestionMixChanged")
+
+    def expected(model: str, questions: str) -> dict[str, Any]:
+        labels = {"service": "policy-assistant", "model": model, "evaluation": "faithfulness"}
+        annotations = {
+            **degraded["annotations"],
+            "summary": f"{model} scores worse on faithfulness than its baseline (previous_model)",
+            "questions": questions,
+        }
+        return {
+            "exp_labels": {**degraded["labels"], **labels, "baseline": "previous_model"},
+            "exp_annotations": annotations,
+        }
+
+    tests = [
+        {
+            "name": "a worse model on the same questions",
+            "interval": "1m",
+            "input_series": [
+                {
+                    "series": f'mre_drift_degraded{{{svc},model="v2",{faithfulness}}}',
+                    "values": "0x10 1x40",
+                },
+                {
+                    "series": f'mre_question_drift_detected{{{svc},model="v2",baseline="previous_model"}}',
+                    "values": "0x50",
+                },
+                {
+                    "series": f'mre_drift_degraded{{{svc},model="v3",{faithfulness}}}',
+                    "values": "0x10 1x40",
+                },
+                {
+                    "series": f'mre_question_drift_detected{{{svc},model="v3",baseline="previous_model"}}',
+                    "values": "0x5 1x45",
+                },
+            ],
+            "alert_rule_test": [
+                {"eval_time": "15m", "alertname": "ModelBehaviourDegraded", "exp_alerts": []},  # for: 10m
+                {
+                    "eval_time": "30m",
+                    "alertname": "ModelBehaviourDegraded",
+                    "exp_alerts": [
+                        expected("v2", "unchanged: the model answers the same questions worse"),
+                        expected("v3", "changed: read the score drift with the new mix of questions in mind"),
+                    ],
+                },
+                {"eval_time": "30m", "alertname": "QuestionMixChanged", "exp_alerts": []},  # for: 30m
+                {
+                    "eval_time": "45m",
+                    "alertname": "QuestionMixChanged",
+                    "exp_alerts": [
+                        {
+                            "exp_labels": {
+                                **mix["labels"],
+                                "service": "policy-assistant",
+                                "model": "v3",
+                                "baseline": "previous_model",
+                            },
+                            "exp_annotations": {
+                                **mix["annotations"],
+                                "summary": "policy-assistant gets a different mix of questions than its baseline "
+                                "(previous_model)",
+                            },
+                        }
+                    ],
+                },
+            ],
+        }
+    ]
+    _promtool_test(tmp_path, tests, "1m")
+
+
+def _verdicts(evaluation: str, agree_per_hour: int, disagree_per_hour: int, hours: int) -> list[dict[str, str]]:
+    sel = f'service="policy-assistant",evaluation="{evaluation}"'
+    return [
+        {
+            "series": f'mre_human_verdicts_total{{{sel},human="pass",automated="pass",agreement="agree"}}',
+            "values": f"0+{agree_per_hour}x{hours}",
+        },
+        {
+            "series": f'mre_human_verdicts_total{{{sel},human="fail",automated="pass",agreement="disagree"}}',
+            "values": f"0+{disagree_per_hour}x{hours}",
+        },
+    ]
+
+
+def test_scorers_that_disagree_with_people_ticket_and_so_does_a_fortnight_without_verdicts(tmp_path: Path) -> None:
+    disagrees = _rule("ScorerDisagreesWithHumans")
+    stale = _rule("HumanCalibrationStale")
+    tests = [
+        {
+            "name": "agreement below 80% with enough verdicts tickets; enough agreement or too few verdicts do not",
+            "interval": "1h",
+            "input_series": [
+                *_verdicts("faithfulness", 2, 1, 48),  # 67% agreement, 3 verdicts an hour
+                *_verdicts("answer_relevance", 19, 1, 48),  # 95%
+                {
+                    "series": 'mre_human_verdicts_total{service="policy-assistant",evaluation="citations",'
+                    'human="fail",automated="pass",agreement="disagree"}',
+                    "values": "0+1x2 2x46",  # 0% agreement, but only 2 verdicts in all
+                },
+            ],
+            "alert_rule_test": [
+                {
+                    "eval_time": "24h",
+                    "alertname": "ScorerDisagreesWithHumans",
+                    "exp_alerts": [
+                        {
+                            "exp_labels": {
+                                **disagrees["labels"],
+                                "service": "policy-assistant",
+                                "evaluation": "faithfulness",
+                            },
+                            "exp_annotations": {
+                                **disagrees["annotations"],
+                                "summary": "faithfulness agrees with only 66.67% of the human verdicts over 7d "
+                                "(minimum 80%)",
+                            },
+                        }
+                    ],
+                },
+                {"eval_time": "24h", "alertname": "HumanCalibrationStale", "exp_alerts": []},
+            ],
+        },
+        {
+            "name": "no verdict for 14 days tickets",
+            "interval": "1h",
+            "input_series": [
+                {
+                    "series": 'mre_human_verdicts_total{service="policy-assistant",evaluation="faithfulness",'
+                    'human="pass",automated="pass",agreement="agree"}',
+                    "values": "0+1x24 24x400",
+                }
+            ],
+            "alert_rule_test": [
+                {"eval_time": "240h", "alertname": "HumanCalibrationStale", "exp_alerts": []},
+                {
+                    "eval_time": "400h",
+                    "alertname": "HumanCalibrationStale",
+                    "exp_alerts": [
+                        {
+                            "exp_labels": {**stale["labels"], "service": "policy-assistant"},
+                            "exp_annotations": {
+                                **stale["annotations"],
+                                "summary": "no human verdict for policy-assistant in 14 days: the automated "
+                                "scores are not being checked",
+                            },
+                        }
+                    ],
+                },
+            ],
+        },
+    ]
+    _promtool_test(tmp_path, tests, "1h")

@@ -82,6 +82,21 @@ def test_errors_name_file_line_and_field(broken: str, expected: str) -> None:
     assert any(p.startswith(expected) for p in raised.value.problems), raised.value.problems
 
 
+def test_the_calibration_section_sets_the_human_agreement_alerts_and_is_checked() -> None:
+    assert parse(GOOD, "slos.yaml").calibration.min_agreement == 0.8  # defaults without the section
+    spec = parse(GOOD + "calibration: {min_agreement: 90, min_verdicts: 50, window: 14d, stale_after: 30d}\n", "s")
+    c = spec.calibration
+    assert (c.min_agreement, c.min_verdicts, c.window_days, c.stale_after_days) == (0.9, 50, 14, 30)
+    broken = GOOD + "calibration:\n  min_agreement: 140\n  window: weekly\n  typo: 1\n"
+    with pytest.raises(SpecError) as raised:
+        parse(broken, "slos.yaml")
+    assert raised.value.problems == [
+        "slos.yaml:18: calibration: unknown keys ['typo']; known: min_agreement, min_verdicts, window, stale_after",
+        "slos.yaml:18: calibration.min_agreement: a percentage in (0, 100), got 140",
+        "slos.yaml:19: calibration.window: a number of days like '7d', got 'weekly'",
+    ]
+
+
 def test_all_problems_are_reported_at_once() -> None:
     broken = GOOD.replace("objective: 99\n", "objective: 0\n").replace("threshold: 0.85", "threshold: -1")
     with pytest.raises(SpecError) as raised:
