@@ -21,6 +21,7 @@ KNOWN = {
         "memory_limiter": {"traces", "logs", "metrics"},
         "batch": {"traces", "logs", "metrics"},
         "groupbytrace": {"traces"},
+        "filter": {"traces", "logs", "metrics"},
     },
     "exporters": {
         "loadbalancing": {"traces", "logs"},
@@ -85,3 +86,13 @@ def test_compose_runs_the_whole_stack_and_prometheus_scrapes_the_metrics_port() 
     assert job["dns_sd_configs"][0]["port"] == port_of(DEFAULT_METRICS)
     backend = CONFIG["exporters"]["otlp/traces_backend"]["endpoint"]
     assert backend.split(":")[0] in COMPOSE["services"]
+
+
+def test_human_verdicts_reach_the_replica_that_scored_their_trace() -> None:
+    from mre import semconv as sc
+
+    pipeline = CONFIG["service"]["pipelines"]["logs/human_verdicts"]
+    assert pipeline["exporters"] == ["loadbalancing/mre"]  # routed by trace id, like the spans
+    (condition,) = CONFIG["processors"]["filter/human_verdicts"]["logs"]["log_record"]
+    assert condition == f'attributes["{sc.MRE_EVALUATION_SOURCE}"] != "{sc.EVALUATION_SOURCE_HUMAN}"'
+    assert CONFIG["service"]["pipelines"]["logs/app"]["exporters"] == ["otlphttp/logs_backend"]
