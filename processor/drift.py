@@ -191,7 +191,7 @@ class DriftMonitor:
     (a version change is an event), and each version's newest window against its own older window (a
     shift without a version change); the same for the questions asked (hashed n-gram vectors), so that
     a change in what users ask is told apart from a change in how the model answers. Bounded:
-    ``window`` values per series, ``max_series`` series."""
+    ``window`` values per series, ``max_series`` score series, ``max_question_series`` question series."""
 
     def __init__(
         self,
@@ -201,6 +201,7 @@ class DriftMonitor:
         min_effect: float = 0.02,
         clock: Callable[[], float] = time.time,
         max_series: int = 2000,
+        max_question_series: int = 100,
     ) -> None:
         self.window = window
         self.min_samples = min_samples
@@ -208,7 +209,8 @@ class DriftMonitor:
         self.min_effect = min_effect
         self.clock = clock
         self._scores: _Windows[float] = _Windows(window, max_series)
-        self._questions: _Windows[np.ndarray] = _Windows(window, max_series)
+        # A question vector is ~370 bytes as float16: 100 (service, model) series of 2 x 500 hold ~37 MB.
+        self._questions: _Windows[np.ndarray] = _Windows(window, max_question_series)
         self._question_cache: dict[tuple[str, str], tuple[int, QuestionDriftState]] = {}
         self._lock = threading.Lock()
 
@@ -225,7 +227,7 @@ class DriftMonitor:
         interaction = evaluation.interaction
         service, model = interaction.service or "unknown", interaction.model or "unknown"
         # Hashing happens outside the lock: it is the costly part and touches nothing shared.
-        vector = question_vector(interaction.question) if interaction.question else None
+        vector = question_vector(interaction.question).astype(np.float16) if interaction.question else None
         now = self.clock()
         with self._lock:
             for name, score in evaluation.scores.items():
@@ -265,7 +267,9 @@ class DriftMonitor:
         if len(pair.baseline) < self.min_samples or len(pair.current) < self.min_samples:
             state = QuestionDriftState(None, False, pair.kind)
         else:
-            comparison = compare_questions(np.stack(pair.baseline), np.stack(pair.current))
+            comparison = compare_questions(
+                np.stack(pair.baseline).astype(np.float32), np.stack(pair.current).astype(np.float32)
+            )
             state = QuestionDriftState(comparison, comparison.drifted(self.alpha), pair.kind)
         with self._lock:
             self._question_cache[(service, model)] = (pair.seen, state)

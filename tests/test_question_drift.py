@@ -98,16 +98,16 @@ def test_question_drift_is_exported_as_metrics_and_the_monitor_is_bounded(questi
 
     texts, _vectors, refunds = questions
     rng = np.random.default_rng(9)
-    monitor = DriftMonitor(window=200, min_samples=100, max_series=2)
+    monitor = DriftMonitor(window=200, min_samples=100, max_series=2, max_question_series=1)
     for _ in range(200):
         monitor.on_evaluation(_evaluation("v1", texts[rng.integers(len(texts))], 0.9))
     for _ in range(200):
         monitor.on_evaluation(_evaluation("v1", texts[rng.choice(refunds)], 0.9))
-    for model in ("v2", "v3", "v4"):  # beyond two series per kind: counted, not kept
+    for model in ("v2", "v3", "v4"):  # beyond the bounds (2 score series, 1 question series): counted, not kept
         monitor.on_evaluation(_evaluation(model, texts[0], 0.9))
     registry = CollectorRegistry()
     registry.register(DriftCollector(monitor))
     labels = {"service": "shop", "model": "v1", "baseline": "rolling"}
     assert registry.get_sample_value("mre_question_drift_detected", labels) == 1.0
     assert registry.get_sample_value("mre_question_drift_p_value", labels) < 0.01
-    assert registry.get_sample_value("mre_drift_dropped_total") == 4.0
+    assert registry.get_sample_value("mre_drift_dropped_total") == 5.0
