@@ -245,3 +245,24 @@ def test_a_model_switch_mid_run_shows_up_in_the_drift_metrics_within_one_window(
     assert models == ["mre-demo-model-v1", "mre-demo-model-v2"]
     assert report.drift[1]["evaluations"]["faithfulness"]["degraded"] is True
     assert report.drift[1]["questions_drifted"] is False
+
+
+def test_the_local_model_server_switches_to_a_degraded_version_after_n_answers() -> None:
+    import openai
+
+    from mre.examples.llm_server import DEFAULT_RATES, FaultPlan, FaultyLLMServer
+
+    plan = FaultPlan(degrade_after=3)
+    assert plan.degraded().rates == {kind: min(1.0, 2 * rate) for kind, rate in DEFAULT_RATES.items()}
+    with FaultyLLMServer(plan) as server:
+        client = openai.OpenAI(base_url=server.url, api_key="x", max_retries=0)
+        prompt = "Context:\n[refunds-v2] Refunds are paid within 14 days.\n\nQuestion: When are refunds paid?"
+        models = [
+            client.chat.completions.create(model="any", messages=[{"role": "user", "content": prompt}]).model
+            for _ in range(5)
+        ]
+        assert models == ["mre-demo-model-v1"] * 3 + ["mre-demo-model-v2"] * 2
+        assert [m.id for m in client.models.list()] == ["mre-demo-model-v2"]
+        assert [a.model for a in server.log.values()] == models  # the log says which version answered
+    with pytest.raises(ValueError, match="degrade_after"):
+        FaultPlan(degrade_after=-1)
