@@ -111,3 +111,17 @@ def test_question_drift_is_exported_as_metrics_and_the_monitor_is_bounded(questi
     assert registry.get_sample_value("mre_question_drift_detected", labels) == 1.0
     assert registry.get_sample_value("mre_question_drift_p_value", labels) < 0.01
     assert registry.get_sample_value("mre_drift_dropped_total") == 5.0
+
+
+def test_the_permutation_test_is_rerun_only_after_a_tenth_of_a_window_of_new_questions(questions) -> None:
+    texts, _vectors, _ = questions
+    rng = np.random.default_rng(1)
+    monitor = DriftMonitor(window=200, min_samples=100)
+    for _ in range(400):
+        monitor.on_evaluation(_evaluation("v1", texts[rng.integers(len(texts))], 0.9))
+    first = monitor.question_state("shop", "v1")
+    for _ in range(19):
+        monitor.on_evaluation(_evaluation("v1", texts[rng.integers(len(texts))], 0.9))
+    assert monitor.question_state("shop", "v1") is first  # scrapes in between reuse it
+    monitor.on_evaluation(_evaluation("v1", texts[rng.integers(len(texts))], 0.9))
+    assert monitor.question_state("shop", "v1") is not first
