@@ -9,15 +9,59 @@ Either way it is matched with the automated verdicts, and agreement per scorer b
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 from opentelemetry import trace
 from opentelemetry._logs import LoggerProvider, SeverityNumber, get_logger_provider
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 import mre
 from mre import semconv as sc
-from mre.processor.calibration import HumanVerdict, verdict_from_record
 
 COMMENT_LIMIT = 500  # characters
+DEFAULT_THRESHOLD = 0.5  # a score passes at this; also pass/fail for a scorer no SLO gives a threshold to
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+_HEX16 = re.compile(r"^[0-9a-f]{16}$")
+
+
+@dataclass(frozen=True, slots=True)
+class HumanVerdict:
+    trace_id: str  # 32 lower-case hex digits
+    evaluation: str
+    passed: bool
+    span_id: str | None = None  # the evaluated generation; None: the trace's answer(s)
+    score: float | None = None
+    annotator: str | None = None
+
+
+def verdict_from_record(trace_id: str, span_id: str | None, attributes: Mapping[str, Any]) -> HumanVerdict | None:
+    """A ``gen_ai.evaluation.result`` record's verdict when it is marked human, else None. Raises
+    ValueError naming the problem when a human record cannot be read."""
+    if attributes.get(sc.MRE_EVALUATION_SOURCE) != sc.EVALUATION_SOURCE_HUMAN:
+        return None
+    trace_id = trace_id.lower()
+    if not _HEX32.match(trace_id) or trace_id == "0" * 32:
+        raise ValueError("a human verdict needs the trace id of the answer it judges")
+    name = attributes.get(sc.GEN_AI_EVALUATION_NAME) or sc.EVALUATION_OVERALL
+    label = attributes.get(sc.GEN_AI_EVALUATION_SCORE_LABEL)
+    value = attributes.get(sc.GEN_AI_EVALUATION_SCORE_VALUE)
+    score = None
+    if value is not None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
+            raise ValueError(f"{sc.GEN_AI_EVALUATION_SCORE_VALUE} must be a number in [0, 1]")
+        score = float(value)
+    if label in ("pass", "fail"):
+        passed = label == "pass"
+    elif score is not None:
+        passed = score >= DEFAULT_THRESHOLD
+    else:
+        raise ValueError(f"a human verdict needs {sc.GEN_AI_EVALUATION_SCORE_LABEL} pass/fail or a score")
+    span = span_id.lower() if span_id and _HEX16.match(span_id.lower()) and span_id != "0" * 16 else None
+    annotator = attributes.get(sc.MRE_EVALUATION_ANNOTATOR)
+    return HumanVerdict(trace_id, str(name), passed, span, score, str(annotator) if annotator else None)
 
 
 def _hex(value: str | int | None, digits: int, what: str) -> str | None:

@@ -15,7 +15,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.sdk._logs import LogRecordProcessor
 
 from mre import semconv as sc
-from mre.processor.calibration import CalibrationMonitor, HumanVerdict, verdict_from_record
+from mre.human_feedback import HumanVerdict, verdict_from_record
+from mre.processor.calibration import CalibrationMonitor
 from mre.processor.health import BAD_INPUT, INVALID_FEEDBACK
 from mre.processor.otlp import ProtoAttributes
 

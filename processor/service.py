@@ -28,8 +28,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from mre.human_feedback import HumanVerdict
 from mre.processor.assembly import TraceAssembler
-from mre.processor.calibration import HumanVerdict
 from mre.processor.feedback_intake import decode_feedback
 from mre.processor.health import BAD_INPUT, INVALID_FEEDBACK, MALFORMED_REQUEST, UNAUTHENTICATED
 from mre.processor.otlp import Decoded, decode_spans, to_record

@@ -25,8 +25,9 @@ from opentelemetry.sdk.resources import Resource
 import mre
 from mre import semconv as sc
 from mre.exporters.serve import RunningService, start_service
+from mre.human_feedback import HumanVerdict
 from mre.model import Evaluation, Interaction, Score, SLOOutcome
-from mre.processor.calibration import NOT_SCORED, UNKNOWN_TRACE, CalibrationMonitor, HumanVerdict, agreement
+from mre.processor.calibration import NOT_SCORED, UNKNOWN_TRACE, CalibrationMonitor, agreement
 from mre.processor.service import LOGS_EXPORT_METHOD, ServiceConfig
 from mre.slo import SLO
 from tests.test_service import CONTEXT, app_provider, interactions, send_rag_trace, wait_for

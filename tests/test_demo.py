@@ -167,6 +167,15 @@ ALLOWED_LABELS = {
     "human": {"pass", "fail"},
     "automated": {"pass", "fail"},
     "agreement": {"agree", "disagree"},
+    # process-wide bad-input counters (other tests in the same process may have fed bad input)
+    "kind": {
+        "malformed_request",
+        "invalid_span",
+        "malformed_attribute",
+        "oversized_attribute",
+        "unauthenticated",
+        "invalid_feedback",
+    },
     "outcome": {"good", "bad"},
     "slo": {"faithfulness", "answer-relevance", "safety", "freshness", "abstention"},
     "cause": {"context", "generation", "harness", "coverage", "abstention"},
