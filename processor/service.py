@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -37,6 +37,7 @@ from mre.processor.pipeline import ScoringPipeline
 from mre.processor.worker import TraceHook, TraceWorker
 
 logger = logging.getLogger(__name__)
+M = TypeVar("M", ExportTraceServiceRequest, ExportLogsServiceRequest)
 
 TRACE_EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 LOGS_EXPORT_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
@@ -104,16 +105,21 @@ class _OtlpHandler(grpc.GenericRpcHandler):
                 return hmac.compare_digest(given, self._expected)
         return False
 
-    def _export(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+    def _parse(self, request: bytes, message: type[M], context: grpc.ServicerContext) -> M:
+        """The request of an authorized caller, or the call aborted (UNAUTHENTICATED, INVALID_ARGUMENT)."""
         if not self._authorized(context):
             BAD_INPUT.record(UNAUTHENTICATED, "request without a valid bearer token")
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required")
+        name = message.__name__
         try:
-            decoded_request = ExportTraceServiceRequest.FromString(request)
+            return message.FromString(request)
         except DecodeError as exc:
-            BAD_INPUT.record(MALFORMED_REQUEST, f"undecodable ExportTraceServiceRequest ({exc})")
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed ExportTraceServiceRequest: {exc}")
-        decoded = decode_spans(decoded_request, len(request))
+            BAD_INPUT.record(MALFORMED_REQUEST, f"undecodable {name} ({exc})")
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed {name}: {exc}")
+            raise  # abort raises; this keeps type checkers and readers sure nothing follows
+
+    def _export(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        decoded = decode_spans(self._parse(request, ExportTraceServiceRequest, context), len(request))
         if decoded.spans and not self._worker.offer(decoded, decoded.spans, refuse_when_full=True):
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "mre is at its queue bound; retry later")
         response = ExportTraceServiceResponse()
@@ -126,15 +132,7 @@ class _OtlpHandler(grpc.GenericRpcHandler):
     def _export_logs(self, request: bytes, context: grpc.ServicerContext) -> bytes:
         """Human verdicts (``gen_ai.evaluation.result`` marked human); other records are ignored."""
         assert self._on_feedback is not None
-        if not self._authorized(context):
-            BAD_INPUT.record(UNAUTHENTICATED, "request without a valid bearer token")
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required")
-        try:
-            decoded_request = ExportLogsServiceRequest.FromString(request)
-        except DecodeError as exc:
-            BAD_INPUT.record(MALFORMED_REQUEST, f"undecodable ExportLogsServiceRequest ({exc})")
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed ExportLogsServiceRequest: {exc}")
-        decoded = decode_feedback(decoded_request)
+        decoded = decode_feedback(self._parse(request, ExportLogsServiceRequest, context))
         for verdict in decoded.verdicts:
             self._on_feedback(verdict)
         response = ExportLogsServiceResponse()

@@ -63,14 +63,19 @@ def _evaluation(model: str, question: str, faithfulness: float) -> Evaluation:
     return Evaluation(interaction, {"faithfulness": Score("faithfulness", faithfulness, "x")})
 
 
+def _feed(
+    monitor: DriftMonitor, model: str, pool: list[str], n: int, rng: np.random.Generator, shift: float = 0
+) -> None:
+    for _ in range(n):
+        monitor.on_evaluation(_evaluation(model, pool[rng.integers(len(pool))], float(rng.beta(8, 2)) + shift))
+
+
 def test_a_worse_model_on_the_same_questions_is_a_behaviour_change_not_an_input_change(questions) -> None:
     texts, _vectors, _ = questions
     rng = np.random.default_rng(3)
     monitor = DriftMonitor(window=300, min_samples=100)
-    for _ in range(300):
-        monitor.on_evaluation(_evaluation("v1", texts[rng.integers(len(texts))], float(rng.beta(8, 2))))
-    for _ in range(200):
-        monitor.on_evaluation(_evaluation("v2", texts[rng.integers(len(texts))], float(rng.beta(8, 2)) - 0.15))
+    _feed(monitor, "v1", texts, 300, rng)
+    _feed(monitor, "v2", texts, 200, rng, shift=-0.15)
     assert monitor.state("shop", "v2", "faithfulness").degraded
     questions_now = monitor.question_state("shop", "v2")
     assert questions_now.baseline == "previous_model" and questions_now.comparison is not None
@@ -81,10 +86,8 @@ def test_a_new_mix_of_questions_on_the_same_model_is_an_input_change(questions) 
     texts, _vectors, refunds = questions
     rng = np.random.default_rng(5)
     monitor = DriftMonitor(window=300, min_samples=100)
-    for _ in range(300):
-        monitor.on_evaluation(_evaluation("v1", texts[rng.integers(len(texts))], float(rng.beta(8, 2))))
-    for _ in range(300):
-        monitor.on_evaluation(_evaluation("v1", texts[rng.choice(refunds)], float(rng.beta(8, 2))))
+    _feed(monitor, "v1", texts, 300, rng)
+    _feed(monitor, "v1", [texts[i] for i in refunds], 300, rng)
     state = monitor.question_state("shop", "v1")
     assert state.baseline == "rolling" and state.drifted
     assert state.comparison is not None and state.comparison.distance > 0.1
