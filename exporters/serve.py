@@ -61,6 +61,7 @@ def start_service(
     slos: Sequence[SLO] | None = None,
     extra_sinks: Sequence[EvaluationSink] = (),
     registry: CollectorRegistry | None = None,
+    feedback_traces: int = 20_000,
 ) -> RunningService:
     registry = registry if registry is not None else CollectorRegistry()
     drift = DriftMonitor()
@@ -77,7 +78,7 @@ def start_service(
         )
         registry.register(ForwarderHealthCollector(forwarder))
     pipeline = ScoringPipeline(scorers, slos, sinks)
-    calibration = CalibrationMonitor(pipeline.slos)
+    calibration = CalibrationMonitor(pipeline.slos, max_traces=feedback_traces)
     pipeline.sinks.append(calibration)
     registry.register(CalibrationCollector(calibration))
     service = BehaviorService(

@@ -138,6 +138,8 @@ def _serve(args: argparse.Namespace) -> int:
             grace_s=args.grace,
             timeout_s=args.trace_timeout,
         )
+        if args.feedback_traces < 1:
+            raise ValueError("--feedback-traces must be at least 1")
     except (OSError, ValueError) as exc:
         print(f"mre serve: {exc}", file=sys.stderr)
         return 2
@@ -166,6 +168,7 @@ def _serve(args: argparse.Namespace) -> int:
         forward_insecure=not args.forward_tls,
         forward_headers=headers,
         strip_content=args.strip_content,
+        feedback_traces=args.feedback_traces,
     )
     print(
         f"mre serve: OTLP/gRPC on {args.listen} (port {running.port}), /metrics and /healthz on port "
@@ -497,6 +500,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--slos", metavar="FILE", help="the SLO file (default: the shipped slos.yaml)")
     serve.add_argument("--grace", type=float, default=2.0, help="seconds to wait after a trace's root span ends")
     serve.add_argument("--trace-timeout", type=float, default=60.0, help="seconds before a rootless trace is scored")
+    serve.add_argument(
+        "--feedback-traces",
+        type=int,
+        default=20_000,
+        metavar="N",
+        help="human verdicts can judge the last N scored traces (~280 bytes each; default 20000)",
+    )
     _add_judge_options(serve)
     serve.set_defaults(func=_serve)
     return parser

@@ -225,3 +225,15 @@ def test_an_unreadable_human_record_is_rejected_in_partial_success_and_the_rest_
     assert "[0, 1]" in response.partial_success.error_message
     assert served.registry.get_sample_value("mre_processor_bad_input_total", {"kind": "invalid_feedback"}) >= 2
     assert served.registry.get_sample_value("mre_human_verdicts_pending") == 1.0  # the readable one waits
+
+
+def test_only_the_last_max_traces_scored_traces_are_remembered() -> None:
+    monitor = CalibrationMonitor([FAITHFULNESS_SLO], max_traces=2)
+    for i in range(3):
+        monitor.on_evaluation(_evaluation(f"{i + 1:032x}", 0.9))
+    monitor.on_verdict(_verdict(f"{1:032x}", passed=True))  # pushed out by the third: it waits, in vain
+    monitor.on_verdict(_verdict(f"{3:032x}", passed=True))
+    counts, _, pending = monitor.snapshot()
+    assert counts == {("shop", "faithfulness", True, True): 1} and pending == 1
+    with pytest.raises(ValueError, match="must be positive"):
+        CalibrationMonitor(max_traces=0)
