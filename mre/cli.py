@@ -191,10 +191,11 @@ def _gate(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from mre.processor.gate import gate
+    from mre.processor.gate import QUESTION_ALPHA, gate, question_mix
     from mre.processor.offline import InvalidLine, evaluate, read_examples
 
     runs = {}
+    questions: dict[str, list[str]] = {}
     for label in ("baseline", "candidate"):
         path = Path(getattr(args, label))
         try:
@@ -206,6 +207,7 @@ def _gate(args: argparse.Namespace) -> int:
         except InvalidLine as exc:
             print(f"mre eval: {path}: {exc} (pass --skip-invalid to skip such lines)", file=sys.stderr)
             return 2
+        questions[label] = [e.interaction.question or "" for e in examples]
         report = evaluate(examples)  # fresh scorers per run: no state crosses from one run to the other
         runs[label] = {name: [s[name].value for _, s in report.scored if name in s] for name in report.scorers}
     results = gate(runs["baseline"], runs["candidate"], margin=args.margin)
@@ -222,13 +224,23 @@ def _gate(args: argparse.Namespace) -> int:
             f"[{r.low:+.3f}, {r.high:+.3f}]",
             verdict,
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    mix = question_mix(questions["baseline"], questions["candidate"])
+    if mix is not None and mix.drifted(QUESTION_ALPHA):
+        console.print(
+            f"[yellow]warning: the runs were asked different questions (permutation p={mix.p_value:.2g}, "
+            f"distance {mix.distance:.3f}): score differences may come from the questions, not the model[/yellow]"
+        )
     if args.json:
         Path(args.json).write_text(
             json.dumps(
                 {
                     "margin": args.margin,
                     "regression": any(r.regression for r in results),
+                    "questions": None
+                    if mix is None
+                    else {"p_value": mix.p_value, "distance": mix.distance, "differ": mix.drifted(QUESTION_ALPHA)},
                     "scorers": {
                         r.name: {
                             "baseline": r.mean_baseline,

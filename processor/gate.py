@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mre.processor.question_drift import QuestionComparison, compare_questions, question_vector
+
+QUESTION_ALPHA = 0.01
+
 
 @dataclass(frozen=True, slots=True)
 class ScorerGate:
@@ -71,3 +75,13 @@ def gate(
             )
         )
     return results
+
+
+def question_mix(baseline: Sequence[str], candidate: Sequence[str], min_samples: int = 30) -> QuestionComparison | None:
+    """Were both runs asked the same kind of questions? A gate over different question sets compares
+    the questions as much as the models; None when either run has too few questions to say."""
+    a = [question_vector(q) for q in baseline if q]
+    b = [question_vector(q) for q in candidate if q]
+    if len(a) < min_samples or len(b) < min_samples:
+        return None
+    return compare_questions(np.stack(a), np.stack(b))

@@ -144,3 +144,45 @@ def test_the_gate_passes_an_equal_run_and_fails_a_regressed_one(tmp_path: Path) 
     report = json.loads((tmp_path / "gate.json").read_text())
     assert report["regression"] and report["scorers"]["faithfulness"]["regression"]
     assert report["scorers"]["faithfulness"]["high"] < 0
+
+
+def test_the_gate_warns_when_the_two_runs_were_asked_different_questions(tmp_path: Path) -> None:
+    """Comparing a model on refund questions with another on travel questions says little about the
+    models: the gate says so (and still gives its per-scorer verdict)."""
+    from mre.examples.corpus import load_corpus
+
+    corpus = load_corpus()
+    context = "Customers may request a refund within 30 days of delivery, except for customized items."
+
+    def run(questions: list[str]) -> str:
+        rows = [{"question": q, "contexts": [context], "answer": context} for q in questions]
+        return "\n".join(json.dumps(r) for r in rows) + "\n"
+
+    refunds = [q for q in corpus.questions if "refund" in q.lower()]
+    others = [q for q in corpus.questions if "refund" not in q.lower()]
+    (tmp_path / "a.jsonl").write_text(run((refunds * 20)[:40]))
+    (tmp_path / "b.jsonl").write_text(run((others * 2)[:40]))
+    (tmp_path / "c.jsonl").write_text(run((refunds * 20)[1:41]))
+    for candidate, differ in (("b.jsonl", True), ("c.jsonl", False)):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mre",
+                "eval",
+                "--baseline",
+                "a.jsonl",
+                "--candidate",
+                candidate,
+                "--json",
+                "g.json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+        assert result.returncode in (0, 1), result.stderr
+        assert ("asked different questions" in result.stdout) is differ, result.stdout
+        assert json.loads((tmp_path / "g.json").read_text())["questions"]["differ"] is differ
