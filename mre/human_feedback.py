@@ -37,10 +37,15 @@ class HumanVerdict:
     annotator: str | None = None
 
 
+def is_human(attributes: Mapping[str, Any] | None) -> bool:
+    """Is this log record a human verdict? (cheap: every log record of the app may be asked)"""
+    return attributes is not None and attributes.get(sc.MRE_EVALUATION_SOURCE) == sc.EVALUATION_SOURCE_HUMAN
+
+
 def verdict_from_record(trace_id: str, span_id: str | None, attributes: Mapping[str, Any]) -> HumanVerdict | None:
     """A ``gen_ai.evaluation.result`` record's verdict when it is marked human, else None. Raises
     ValueError naming the problem when a human record cannot be read."""
-    if attributes.get(sc.MRE_EVALUATION_SOURCE) != sc.EVALUATION_SOURCE_HUMAN:
+    if not is_human(attributes):
         return None
     trace_id = trace_id.lower()
     if not _HEX32.match(trace_id) or trace_id == "0" * 32:
@@ -59,7 +64,9 @@ def verdict_from_record(trace_id: str, span_id: str | None, attributes: Mapping[
         passed = score >= DEFAULT_THRESHOLD
     else:
         raise ValueError(f"a human verdict needs {sc.GEN_AI_EVALUATION_SCORE_LABEL} pass/fail or a score")
-    span = span_id.lower() if span_id and _HEX16.match(span_id.lower()) and span_id != "0" * 16 else None
+    span = span_id.lower() if span_id else None
+    if span is not None and (not _HEX16.match(span) or span == "0" * 16):
+        span = None  # no (valid) span: the verdict is on the trace's answer(s)
     annotator = attributes.get(sc.MRE_EVALUATION_ANNOTATOR)
     return HumanVerdict(trace_id, str(name), passed, span, score, str(annotator) if annotator else None)
 

@@ -7,22 +7,16 @@ quoted) and the rest of the request is still taken.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.sdk._logs import LogRecordProcessor
 
-from mre import semconv as sc
-from mre.human_feedback import HumanVerdict, verdict_from_record
+from mre.human_feedback import HumanVerdict, is_human, verdict_from_record
 from mre.processor.calibration import CalibrationMonitor
 from mre.processor.health import BAD_INPUT, INVALID_FEEDBACK
 from mre.processor.otlp import ProtoAttributes
-
-
-def _is_human(attributes: Mapping[str, Any] | None) -> bool:
-    return attributes is not None and attributes.get(sc.MRE_EVALUATION_SOURCE) == sc.EVALUATION_SOURCE_HUMAN
 
 
 @dataclass
@@ -30,7 +24,6 @@ class DecodedFeedback:
     verdicts: list[HumanVerdict] = field(default_factory=list)
     rejected: int = 0
     error: str | None = None
-    other_records: int = 0  # records that are not human verdicts (left alone)
 
 
 def decode_feedback(request: ExportLogsServiceRequest) -> DecodedFeedback:
@@ -38,12 +31,10 @@ def decode_feedback(request: ExportLogsServiceRequest) -> DecodedFeedback:
     for resource_logs in request.resource_logs:
         for scope_logs in resource_logs.scope_logs:
             for record in scope_logs.log_records:
-                attributes = ProtoAttributes(record.attributes)
-                if not _is_human(attributes):
-                    out.other_records += 1
-                    continue
                 try:
-                    verdict = verdict_from_record(record.trace_id.hex(), record.span_id.hex() or None, attributes)
+                    verdict = verdict_from_record(
+                        record.trace_id.hex(), record.span_id.hex() or None, ProtoAttributes(record.attributes)
+                    )
                 except ValueError as exc:
                     out.rejected += 1
                     out.error = out.error or str(exc)
@@ -62,7 +53,7 @@ class FeedbackLogProcessor(LogRecordProcessor):
     def on_emit(self, log_record: Any) -> None:  # ReadWriteLogRecord (SDK >= 1.39: LogData, same field)
         record = getattr(log_record, "log_record", log_record)
         attributes = getattr(record, "attributes", None)
-        if not _is_human(attributes):
+        if not is_human(attributes):  # every log record of the app comes by: leave before any work
             return
         try:
             verdict = verdict_from_record(
