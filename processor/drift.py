@@ -108,7 +108,6 @@ class _Series(Generic[T]):
 
     current: deque[T]
     older: deque[T]
-    first_seen: float
     seen: int = 0
 
     def add(self, value: T) -> None:
@@ -137,13 +136,13 @@ class _Windows(Generic[T]):
         self.versions: dict[tuple[str, str], list[str]] = {}
         self.dropped = 0  # values of series beyond max_series
 
-    def add(self, key: tuple[str, str, str], value: T, now: float) -> None:
+    def add(self, key: tuple[str, str, str], value: T) -> None:
         series = self.series.get(key)
         if series is None:
             if len(self.series) >= self.max_series:
                 self.dropped += 1
                 return
-            series = self.series[key] = _Series(deque(maxlen=self.window), deque(maxlen=self.window), now)
+            series = self.series[key] = _Series(deque(maxlen=self.window), deque(maxlen=self.window))
             service, model, name = key
             models = self.versions.setdefault((service, name), [])
             if model not in models:
@@ -212,6 +211,7 @@ class DriftMonitor:
         # A question vector is ~370 bytes as float16: 100 (service, model) series of 2 x 500 hold ~37 MB.
         self._questions: _Windows[np.ndarray] = _Windows(window, max_question_series)
         self._question_cache: dict[tuple[str, str], tuple[int, QuestionDriftState]] = {}
+        self._first_seen: dict[tuple[str, str], float] = {}  # (service, model), bounded like the series
         self._lock = threading.Lock()
 
     @property
@@ -228,22 +228,17 @@ class DriftMonitor:
         service, model = interaction.service or "unknown", interaction.model or "unknown"
         # Hashing happens outside the lock: it is the costly part and touches nothing shared.
         vector = question_vector(interaction.question).astype(np.float16) if interaction.question else None
-        now = self.clock()
         with self._lock:
+            if (service, model) not in self._first_seen and len(self._first_seen) < self._scores.max_series:
+                self._first_seen[(service, model)] = self.clock()
             for name, score in evaluation.scores.items():
-                self._scores.add((service, model, name), score.value, now)
+                self._scores.add((service, model, name), score.value)
             if vector is not None:
-                self._questions.add((service, model, QUESTIONS), vector, now)
+                self._questions.add((service, model, QUESTIONS), vector)
 
     def first_seen(self, service: str, model: str) -> float | None:
         with self._lock:
-            times = [
-                s.first_seen
-                for windows in (self._scores, self._questions)
-                for (sv, m, _), s in windows.series.items()
-                if sv == service and m == model
-            ]
-        return min(times) if times else None
+            return self._first_seen.get((service, model))
 
     def state(self, service: str, model: str, evaluation: str) -> DriftState:
         with self._lock:
@@ -267,9 +262,7 @@ class DriftMonitor:
             return cached[1]
         if len(pair.baseline) < self.min_samples or len(pair.current) < self.min_samples:
             return QuestionDriftState(None, False, pair.kind)  # not cached: the next question may be enough
-        comparison = compare_questions(
-            np.stack(pair.baseline).astype(np.float32), np.stack(pair.current).astype(np.float32)
-        )
+        comparison = compare_questions(np.stack(pair.baseline), np.stack(pair.current))
         state = QuestionDriftState(comparison, comparison.drifted(self.alpha), pair.kind)
         with self._lock:
             self._question_cache[(service, model)] = (pair.seen, state)

@@ -51,9 +51,9 @@ def compare_questions(
     drawn all at once as a 0/1 membership matrix so the test is one matrix product (~40 ms at
     n = 500 per side on one core)."""
     n, m = len(baseline), len(current)
-    pooled = np.vstack([baseline, current]).astype(np.float64)
+    pooled = np.vstack([baseline, current]).astype(np.float64)  # whatever they are stored as (float16)
     total = pooled.sum(axis=0)
-    mean_a, mean_b = baseline.mean(axis=0), current.mean(axis=0)
+    mean_a, mean_b = pooled[:n].mean(axis=0), pooled[n:].mean(axis=0)
     observed = float(np.sum((mean_b - mean_a) ** 2))
     rng = np.random.default_rng(seed)
     chosen = rng.permuted(np.tile(np.arange(n + m), (permutations, 1)), axis=1)[:, :m]
