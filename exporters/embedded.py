@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from prometheus_client import CollectorRegistry, start_http_server
 
 from mre.exporters.evaluation_events import EvaluationEventSink
-from mre.exporters.prometheus import CalibrationCollector, DriftCollector, ProcessorHealthCollector, PrometheusSink
+from mre.exporters.prometheus import ProcessorHealthCollector, PrometheusSink, add_behaviour_monitors
 from mre.processor.calibration import CalibrationMonitor
 from mre.processor.drift import DriftMonitor
 from mre.processor.feedback_intake import FeedbackLogProcessor
@@ -66,21 +66,19 @@ def install_embedded(
     the automated ones: ``mre_human_verdicts_total`` and ``mre_human_agreement_*``."""
     registry = registry if registry is not None else CollectorRegistry()
     metrics = PrometheusSink(registry, default_service=default_service)
-    drift = DriftMonitor()
-    sinks: list[EvaluationSink] = [metrics, EvaluationEventSink(logger_provider, strip_content), drift, *extra_sinks]
+    sinks: list[EvaluationSink] = [metrics, EvaluationEventSink(logger_provider, strip_content), *extra_sinks]
     pipeline = ScoringPipeline(scorers, slos, sinks)
-    calibration = CalibrationMonitor(pipeline.slos)
-    pipeline.sinks.append(calibration)
+    monitors = add_behaviour_monitors(pipeline, registry)
     processor = BehaviorSpanProcessor(pipeline, grace_s=grace_s, downstream=export, strip_content=strip_content)
     registry.register(ProcessorHealthCollector(processor))
-    registry.register(DriftCollector(drift))
-    registry.register(CalibrationCollector(calibration))
     # With an SDK LoggerProvider (given, or the global one) `mre.feedback` verdicts reach us in-process.
     add_log_processor = getattr(logger_provider or get_logger_provider(), "add_log_record_processor", None)
     if add_log_processor is not None:
-        add_log_processor(FeedbackLogProcessor(calibration))
+        add_log_processor(FeedbackLogProcessor(monitors.calibration))
     tracer_provider.add_span_processor(processor)
-    setup = EmbeddedSetup(processor=processor, registry=registry, metrics=metrics, drift=drift, calibration=calibration)
+    setup = EmbeddedSetup(
+        processor=processor, registry=registry, metrics=metrics, drift=monitors.drift, calibration=monitors.calibration
+    )
     if metrics_port is not None:
         server, _thread = start_http_server(metrics_port, addr=metrics_addr, registry=registry)
         setup._server = server

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -336,3 +337,21 @@ class CalibrationCollector(Collector):
             kappa.add_metric([service, evaluation], result.kappa)
             size.add_metric([service, evaluation], result.verdicts)
         yield from (ratio, kappa, size)
+
+
+@dataclass(frozen=True)
+class BehaviourMonitors:
+    drift: DriftMonitor
+    calibration: CalibrationMonitor
+
+
+def add_behaviour_monitors(
+    pipeline: ScoringPipeline, registry: CollectorRegistry, feedback_traces: int = 20_000
+) -> BehaviourMonitors:
+    """Drift and human calibration as sinks of the pipeline, with their metrics on the registry: the
+    same wiring for the embedded processor and `mre serve`."""
+    monitors = BehaviourMonitors(DriftMonitor(), CalibrationMonitor(pipeline.slos, max_traces=feedback_traces))
+    pipeline.sinks.extend((monitors.drift, monitors.calibration))
+    registry.register(DriftCollector(monitors.drift))
+    registry.register(CalibrationCollector(monitors.calibration))
+    return monitors

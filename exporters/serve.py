@@ -12,14 +12,11 @@ from prometheus_client import CollectorRegistry
 from mre.exporters.forward import OtlpForwarder
 from mre.exporters.http import serve_http, split_hostport
 from mre.exporters.prometheus import (
-    CalibrationCollector,
-    DriftCollector,
     ForwarderHealthCollector,
     ProcessorHealthCollector,
     PrometheusSink,
+    add_behaviour_monitors,
 )
-from mre.processor.calibration import CalibrationMonitor
-from mre.processor.drift import DriftMonitor
 from mre.processor.pipeline import EvaluationSink, ScoringPipeline
 from mre.processor.scorers import Scorer
 from mre.processor.service import DEFAULT_METRICS, BehaviorService, ServiceConfig
@@ -64,9 +61,7 @@ def start_service(
     feedback_traces: int = 20_000,
 ) -> RunningService:
     registry = registry if registry is not None else CollectorRegistry()
-    drift = DriftMonitor()
-    registry.register(DriftCollector(drift))
-    sinks: list[EvaluationSink] = [PrometheusSink(registry), drift, *extra_sinks]
+    sinks: list[EvaluationSink] = [PrometheusSink(registry), *extra_sinks]
     forwarder = None
     if forward:
         forwarder = OtlpForwarder(
@@ -78,14 +73,12 @@ def start_service(
         )
         registry.register(ForwarderHealthCollector(forwarder))
     pipeline = ScoringPipeline(scorers, slos, sinks)
-    calibration = CalibrationMonitor(pipeline.slos, max_traces=feedback_traces)
-    pipeline.sinks.append(calibration)
-    registry.register(CalibrationCollector(calibration))
+    monitors = add_behaviour_monitors(pipeline, registry, feedback_traces)
     service = BehaviorService(
         config,
         pipeline,
         on_trace=forwarder.on_trace if forwarder else None,
-        on_feedback=calibration.on_verdict,
+        on_feedback=monitors.calibration.on_verdict,
     )
     registry.register(ProcessorHealthCollector(service.worker))
     host, port = split_hostport(metrics)
