@@ -171,7 +171,7 @@ class Responder:
         prompt = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
         system = " ".join(str(m.get("content", "")) for m in messages if m.get("role") == "system")
         if "faithfulness judge" in system:
-            return ServedAnswer(prompt, True, None, self._judge(prompt))
+            return ServedAnswer(prompt, True, None, self._judge(prompt), model=self.plan.model)
         question = prompt.rsplit("Question:", 1)[-1].strip() if "Question:" in prompt else prompt.strip()
         contexts = [(m["id"], m["text"]) for m in _CONTEXT_LINE.finditer(prompt)]
         with self._lock:  # one generator, deterministic for sequential traffic
@@ -359,7 +359,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "messages must be a list of message objects")
             return
         response_id, served, prompt = self._answer(messages)
-        model = served.model or self.server.owner.plan.model
+        model = served.model
         tools = request.get("tools")
         if request.get("tool_choice") == "required" and isinstance(tools, list) and tools:
             name = str(((tools[0] or {}).get("function") or {}).get("name", "tool"))
@@ -395,7 +395,7 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(request.get("instructions"), str):
             messages.insert(0, {"role": "system", "content": request["instructions"]})
         response_id, served, prompt = self._answer(messages)
-        model = served.model or self.server.owner.plan.model
+        model = served.model
         if request.get("stream"):
             self._stream(wire.response_stream(response_id, model, served.answer, prompt))
         else:
@@ -428,7 +428,7 @@ class _Handler(BaseHTTPRequestHandler):
         if system:
             flat.insert(0, {"role": "system", "content": wire.anthropic_text(system)})
         response_id, served, prompt = self._answer(flat, prefix="msg")
-        model = str(request.get("model") or self.server.owner.plan.model)
+        model = str(request.get("model") or served.model)
         if request.get("stream"):
             self._stream(wire.message_stream(response_id, model, served.answer, prompt))
         else:
