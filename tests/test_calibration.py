@@ -30,7 +30,7 @@ from mre.model import Evaluation, Interaction, Score, SLOOutcome
 from mre.processor.calibration import NOT_SCORED, UNKNOWN_TRACE, CalibrationMonitor, agreement
 from mre.processor.service import LOGS_EXPORT_METHOD, ServiceConfig
 from mre.slo import SLO
-from tests.test_service import CONTEXT, app_provider, interactions, send_rag_trace, wait_for
+from tests.test_service import CONTEXT, app_provider, score_traces, wait_for
 
 FAITHFULNESS_SLO = SLO("faithfulness", "faithfulness", threshold=0.85, objective=0.95)
 TRACE = "ab" * 16
@@ -163,10 +163,9 @@ def test_mre_serve_takes_human_verdicts_from_the_sdk_log_exporter_and_exports_ag
     served: RunningService, capture_on: None
 ) -> None:
     tracer_provider = app_provider(served.port)
-    good = send_rag_trace(tracer_provider, CONTEXT)
-    bad = send_rag_trace(tracer_provider, "Customers may request a refund within 45 days of delivery.")
-    tracer_provider.force_flush()
-    wait_for(lambda: interactions(served) == 2)
+    good, bad = score_traces(
+        served, tracer_provider, CONTEXT, "Customers may request a refund within 45 days of delivery."
+    )
     # The feedback service is another process in production: its own resource and log exporter.
     logs = LoggerProvider(resource=Resource.create({"service.name": "feedback-ui"}))
     logs.add_log_record_processor(

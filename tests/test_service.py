@@ -78,13 +78,19 @@ def interactions(running: RunningService) -> float:
     return running.registry.get_sample_value("mre_interactions_total", {"service": "shop", "model": "m1"}) or 0.0
 
 
+def score_traces(running: RunningService, provider: TracerProvider, *answers: str) -> list[str]:
+    """One RAG trace per answer through the provider's exporter; returns once the service scored them all."""
+    trace_ids = [send_rag_trace(provider, answer) for answer in answers]
+    provider.force_flush()
+    wait_for(lambda: interactions(running) == len(trace_ids))
+    return trace_ids
+
+
 def test_spans_from_the_sdk_exporter_are_scored_enriched_and_forwarded(
     service: RunningService, receiver: Receiver, capture_on: None
 ) -> None:
     provider = app_provider(service.port)
-    trace_id = send_rag_trace(provider, "Customers may request a refund within 45 days of delivery.")
-    provider.force_flush()
-    wait_for(lambda: interactions(service) == 1)
+    (trace_id,) = score_traces(service, provider, "Customers may request a refund within 45 days of delivery.")
     wait_for(lambda: len(receiver.spans) == 4 and len(receiver.logs) >= 3)
     generation_span = next(s for s in receiver.spans if s.name == "chat m1")
     enriched = attrs(generation_span)
@@ -124,9 +130,7 @@ def test_malformed_protobuf_gets_invalid_argument_and_the_service_survives(
     assert "malformed" in (raised.value.details() or "")
     assert service.registry.get_sample_value("mre_processor_bad_input_total", {"kind": "malformed_request"}) >= 1
     provider = app_provider(service.port)
-    send_rag_trace(provider, CONTEXT)
-    provider.force_flush()
-    wait_for(lambda: interactions(service) == 1)
+    score_traces(service, provider, CONTEXT)
     provider.shutdown()
 
 
@@ -157,9 +161,7 @@ def test_a_bearer_token_is_enforced(receiver: Receiver, capture_on: None) -> Non
         assert raised.value.code() is grpc.StatusCode.UNAUTHENTICATED
         raw_export(running.port, b"", metadata=(("authorization", "Bearer s3cret"),))
         provider = app_provider(running.port, headers={"authorization": "Bearer s3cret"})
-        send_rag_trace(provider, CONTEXT)
-        provider.force_flush()
-        wait_for(lambda: interactions(running) == 1)
+        score_traces(running, provider, CONTEXT)
         provider.shutdown()
     finally:
         running.stop()
@@ -273,9 +275,7 @@ def test_tls_listener_accepts_the_sdk_exporter_with_the_server_certificate(tmp_p
             credentials=grpc.ssl_channel_credentials(cert.read_bytes()),
         )
         provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=50))
-        send_rag_trace(provider, CONTEXT)
-        provider.force_flush()
-        wait_for(lambda: interactions(running) == 1)
+        score_traces(running, provider, CONTEXT)
         provider.shutdown()
     finally:
         running.stop()
