@@ -246,7 +246,6 @@ def test_a_model_switch_mid_run_shows_up_in_the_drift_metrics_within_one_window(
             found["first_seen"] = int(("mre_model_first_seen_timestamp_seconds", tuple(sorted(v2.items()))) in samples)
 
     report = run_demo(interactions=switch + 260, seed=7, metrics_port=port, degrade_after=switch, on_progress=scrape)
-    print(f"flagged {found.get('at')} answers after the switch")
     assert "at" in found, "the degraded model was not flagged"
     assert found["at"] <= DriftMonitor().window
     assert found == {"at": found["at"], "questions_drifted": 0, "first_seen": 1}
