@@ -24,7 +24,7 @@ import json
 import random
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -407,7 +407,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
             self._error(400, "input must be a string or a list of strings")
             return
-        self._send(200, wire.embeddings(str(request.get("model", "embedding-model")), inputs))
+        owner = self.server.owner
+        self._send(200, wire.embeddings(str(request.get("model", "embedding-model")), inputs, owner.embed))
 
     def _moderations(self, request: dict[str, Any]) -> None:
         given = request.get("input")
@@ -443,9 +444,20 @@ class _Server(ThreadingHTTPServer):
 class FaultyLLMServer:
     """``with FaultyLLMServer(plan) as server: OpenAI(base_url=server.url, api_key="x")``."""
 
-    def __init__(self, plan: FaultPlan | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        plan: FaultPlan | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        responder: Responder | None = None,
+        embed: Callable[[str], list[float]] = wire.embedding,
+    ) -> None:
+        """``responder`` replaces the fault-injecting model (tests script their own answers);
+        ``embed`` is the text -> vector function of ``/v1/embeddings``."""
         self.plan = plan or FaultPlan()
-        self.responder = Responder(self.plan)
+        self.responder = responder or Responder(self.plan)
+        self.embed = embed
         self.log: dict[str, ServedAnswer] = {}
         self._counter = 0
         self._lock = threading.Lock()

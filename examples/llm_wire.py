@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 MODERATION_TERMS = ("kill", "hate", "attack", "bomb")
@@ -156,10 +156,10 @@ def embedding(text: str) -> list[float]:
     return [v / norm for v in vector]
 
 
-def embeddings(model: str, inputs: list[str]) -> dict[str, Any]:
+def embeddings(model: str, inputs: list[str], embed: Callable[[str], list[float]] = embedding) -> dict[str, Any]:
     return {
         "object": "list",
-        "data": [{"object": "embedding", "index": i, "embedding": embedding(t)} for i, t in enumerate(inputs)],
+        "data": [{"object": "embedding", "index": i, "embedding": embed(t)} for i, t in enumerate(inputs)],
         "model": model,
         "usage": {"prompt_tokens": sum(tokens(t) for t in inputs), "total_tokens": sum(tokens(t) for t in inputs)},
     }

@@ -13,9 +13,11 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from mre.exporters.evaluation_events import EvaluationEventSink
 from mre.exporters.prometheus import ProcessorHealthCollector, PrometheusSink, add_behaviour_monitors
+from mre.metadata import metadata_keys_from_env
 from mre.processor.calibration import CalibrationMonitor
 from mre.processor.drift import DriftMonitor
 from mre.processor.feedback_intake import FeedbackLogProcessor
+from mre.processor.interactions import ReadOptions
 from mre.processor.pipeline import EvaluationSink, ScoringPipeline
 from mre.processor.scorers import Scorer
 from mre.processor.span_processor import BehaviorSpanProcessor
@@ -54,6 +56,7 @@ def install_embedded(
     grace_s: float = 0.5,
     export: SpanProcessor | None = None,
     strip_content: bool = False,
+    metadata_keys: Mapping[str, str] | None = None,
 ) -> EmbeddedSetup:
     """Attach the behaviour processor; with ``metrics_port`` (0 picks a free port) serve /metrics.
 
@@ -62,6 +65,8 @@ def install_embedded(
     ``mre.score.*``; with ``strip_content`` they leave with no prompt, completion, query or document
     text, and the evaluation records carry text-free explanations (score then strip).
 
+    ``metadata_keys`` maps the names scoring reads to your index's (default: ``MRE_METADATA_KEYS``).
+
     Human verdicts sent with ``mre.feedback`` through the same (SDK) LoggerProvider are matched with
     the automated ones: ``mre_human_verdicts_total`` and ``mre_human_agreement_*``."""
     registry = registry if registry is not None else CollectorRegistry()
@@ -69,7 +74,14 @@ def install_embedded(
     sinks: list[EvaluationSink] = [metrics, EvaluationEventSink(logger_provider, strip_content), *extra_sinks]
     pipeline = ScoringPipeline(scorers, slos, sinks)
     monitors = add_behaviour_monitors(pipeline, registry)
-    processor = BehaviorSpanProcessor(pipeline, grace_s=grace_s, downstream=export, strip_content=strip_content)
+    keys = metadata_keys if metadata_keys is not None else metadata_keys_from_env()
+    processor = BehaviorSpanProcessor(
+        pipeline,
+        grace_s=grace_s,
+        downstream=export,
+        strip_content=strip_content,
+        read_options=ReadOptions(metadata_keys=dict(keys)),
+    )
     registry.register(ProcessorHealthCollector(processor))
     # With an SDK LoggerProvider (given, or the global one) `mre.feedback` verdicts reach us in-process.
     add_log_processor = getattr(logger_provider or get_logger_provider(), "add_log_record_processor", None)

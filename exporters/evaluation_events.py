@@ -58,5 +58,7 @@ def evaluation_attributes(evaluation: Evaluation, strip_content: bool = False) -
         }
         if evaluation.interaction.response_id:
             attributes[sc.GEN_AI_RESPONSE_ID] = evaluation.interaction.response_id
+        if evaluation.cause is not None:
+            attributes[sc.MRE_FAILURE_CAUSE] = evaluation.cause
         out.append(attributes)
     return out

@@ -31,6 +31,8 @@ SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
 SCORING_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 OTHER = "other"
 UNKNOWN = "unknown"
+GOOD = "good"
+BAD = "bad"
 
 
 class BoundedLabel:
@@ -94,6 +96,19 @@ class PrometheusSink:
             [sc.LABEL_SERVICE, sc.LABEL_CAUSE],
             registry=registry,
         )
+        self.unscored = Counter(
+            sc.METRIC_INTERACTIONS_UNSCORED,
+            "Answers that could not be fully scored (their text, question or context was not captured), by reason",
+            [sc.LABEL_SERVICE, sc.LABEL_REASON],
+            registry=registry,
+        )
+        self.skipped = Counter(
+            sc.METRIC_SCORER_SKIPPED,
+            "Scorers that gave no score, by the first input the answer lacked (or not_applicable)",
+            [sc.LABEL_EVALUATION, sc.LABEL_REASON],
+            registry=registry,
+        )
+        self._outcome_series: set[tuple[str, str, str, str]] = set()
         self.judge_decisions = Counter(
             "mre_judge_decisions",
             "Why each answer was or was not escalated to a judge (cascade decisions)",
@@ -120,9 +135,20 @@ class PrometheusSink:
                 self.judge_decisions.labels(name, escalation["decision"]).inc()
         route = self._route(interaction.route)
         for outcome in evaluation.slo_outcomes:
-            self.slo_events.labels(service, outcome.slo, "good" if outcome.good else "bad", route, model).inc()
+            key = (service, outcome.slo, route, model)
+            if key not in self._outcome_series:
+                # Both outcomes exist from the first event of a label set, so rate() sees the first
+                # bad event rise from 0 instead of a new series appearing with it.
+                self._outcome_series.add(key)
+                for name in (GOOD, BAD):
+                    self.slo_events.labels(service, outcome.slo, name, route, model)
+            self.slo_events.labels(service, outcome.slo, GOOD if outcome.good else BAD, route, model).inc()
         if evaluation.cause is not None:
             self.failures.labels(service, evaluation.cause).inc()
+        if evaluation.unscored is not None:
+            self.unscored.labels(service, evaluation.unscored).inc()
+        for name, reason in evaluation.skipped.items():
+            self.skipped.labels(name, reason).inc()
         self.scoring_duration.observe(evaluation.duration_s)
 
 
@@ -178,6 +204,14 @@ class ProcessorHealthCollector(Collector):
         )
         refused.add_metric([], p.stats.refused)
         yield refused
+        incomplete = CounterMetricFamily(
+            "mre_processor_traces_incomplete",
+            "Traces scored without all their spans: a span's parent never arrived, or the root never did (timeout)",
+            labels=[sc.LABEL_REASON],
+        )
+        incomplete.add_metric(["missing_parent"], p.stats.traces_missing_parent)
+        incomplete.add_metric(["root_never_seen"], assembly.traces_timed_out)
+        yield incomplete
         bad = CounterMetricFamily("mre_processor_bad_input", "Malformed or invalid input, by kind", labels=["kind"])
         for kind, count in sorted(BAD_INPUT.snapshot().items()):
             bad.add_metric([kind], count)

@@ -71,6 +71,11 @@ def slo_overview() -> Any:
         Threshold(value=0.25, color="orange"),
         Threshold(value=0.5, color="green"),
     ]
+    coverage_steps = [
+        Threshold(value=None, color="red"),
+        Threshold(value=0.95, color="orange"),
+        Threshold(value=0.99, color="green"),
+    ]
     return (
         _base("mre · SLO overview", "mre-slo-overview", ["slo"], slo_variable=True)
         .with_row(dashboard.Row("Objectives and error budgets"))
@@ -122,6 +127,48 @@ def slo_overview() -> Any:
             _ts(
                 "Firing SLO alerts",
                 _q('ALERTS{alertstate="firing", sloth_service="$service"}', "A", "{{alertname}} {{sloth_severity}}"),
+            )
+        )
+        # Every SLO above counts only the answers it could score: how many could not, and why.
+        .with_row(dashboard.Row("Scoring coverage: answers that could not be fully scored"))
+        .with_panel(
+            stat.Panel()
+            .title("Answers fully scored (last 1h)")
+            .datasource(DS)
+            .unit("percentunit")
+            .span(6)
+            .height(6)
+            .thresholds(dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(coverage_steps))
+            .with_target(
+                _q(
+                    f"1 - (sum(increase(mre_interactions_unscored_total{{{SVC}}}[1h])) or vector(0)) / "
+                    f"sum(increase(mre_interactions_total{{{SVC}}}[1h]))",
+                    "A",
+                    "scored",
+                )
+            )
+        )
+        .with_panel(
+            _ts(
+                "Unscored answers per second, by reason",
+                _q(
+                    f"sum by (reason) (rate(mre_interactions_unscored_total{{{SVC}}}[$__rate_interval]))",
+                    "A",
+                    "{{reason}}",
+                ),
+                span=9,
+            )
+        )
+        .with_panel(
+            _ts(
+                "Scorers skipped per second, by evaluation and reason",
+                _q(
+                    'sum by (evaluation, reason) (rate(mre_scorer_skipped_total{reason!="not_applicable"}'
+                    "[$__rate_interval]))",
+                    "A",
+                    "{{evaluation}}: {{reason}}",
+                ),
+                span=9,
             )
         )
     )
@@ -363,6 +410,16 @@ def processor_health() -> Any:
             _ts(
                 "Bad input by kind",
                 _q("sum by (kind) (rate(mre_processor_bad_input_total[$__rate_interval]))", "A", "{{kind}}"),
+            )
+        )
+        .with_panel(
+            _ts(
+                "Traces scored incomplete, by reason",
+                _q(
+                    "sum by (reason) (rate(mre_processor_traces_incomplete_total[$__rate_interval]))",
+                    "A",
+                    "{{reason}}",
+                ),
             )
         )
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 from mre.instrumentation._redaction import redact
 from mre.instrumentation._settings import metadata_keys
+from mre.metadata import normalize_metadata as mre_normalize_metadata
 from mre.model import Document
 
 
@@ -88,11 +89,7 @@ def output_messages_json(outputs: Sequence[tuple[str | None, str | None]]) -> st
 
 def normalize_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """Copy the configured keys (``MRE_METADATA_KEYS``) to the names scoring reads; keep the originals."""
-    out = dict(metadata)
-    for ours, theirs in metadata_keys().items():
-        if ours not in out and theirs in out:
-            out[ours] = out[theirs]
-    return out
+    return dict(mre_normalize_metadata(metadata, metadata_keys()))
 
 
 def as_document(item: Any, rank: int) -> Document:

@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterator
 
 from mre import semconv as sc
+from mre.metadata import ENV_METADATA_KEYS, metadata_keys_from_env
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +54,13 @@ def capture_content() -> bool:
     return _Settings.default_capture
 
 
-_GUARDRAIL_TARGET: contextvars.ContextVar[str] = contextvars.ContextVar("mre_guardrail_target", default="input")
+_GUARDRAIL_TARGET: contextvars.ContextVar[str | None] = contextvars.ContextVar("mre_guardrail_target", default=None)
 
 
-def guardrail_target() -> str:
-    """What a library guardrail call (e.g. OpenAI moderations) is checking: ``input`` unless the app
-    said otherwise with :func:`checking`."""
+def guardrail_target() -> str | None:
+    """What a library guardrail call (e.g. OpenAI moderations) is checking, when the app said so with
+    :func:`checking`; else ``None`` (the attribute is left out) and the processor tells input from
+    output by where the check sits in the trace: before the answer's generation, or after it."""
     return _GUARDRAIL_TARGET.get()
 
 
@@ -76,10 +78,8 @@ def checking(target: str) -> Iterator[None]:
 
 
 # Metadata keys reliability scoring reads, mapped from the names an index actually uses, e.g.
-# MRE_METADATA_KEYS="updated_at=last_modified,acl=allowed_groups,superseded_by=replaced_by".
-ENV_METADATA_KEYS = "MRE_METADATA_KEYS"
-
-
+# MRE_METADATA_KEYS="updated_at=last_modified,acl=allowed_groups,superseded_by=replaced_by"
+# (mre.metadata; the processor applies the same mapping to every dialect).
 class _MetadataKeys:
     mapping: dict[str, str] | None = None
 
@@ -91,7 +91,9 @@ def set_metadata_keys(mapping: dict[str, str]) -> None:
 
 def metadata_keys() -> dict[str, str]:
     if _MetadataKeys.mapping is None:
-        raw = os.environ.get(ENV_METADATA_KEYS, "")
-        pairs = [p.split("=", 1) for p in raw.split(",") if "=" in p]
-        _MetadataKeys.mapping = {ours.strip(): theirs.strip() for ours, theirs in pairs}
+        try:
+            _MetadataKeys.mapping = metadata_keys_from_env()
+        except ValueError as exc:  # the app must not fail for it: say why and map nothing
+            logger.warning("%s ignored: %s", ENV_METADATA_KEYS, exc)
+            _MetadataKeys.mapping = {}
     return _MetadataKeys.mapping

@@ -72,12 +72,13 @@ class GuardrailCheck:
     """One guardrail decision, normalized to the draft `run_guardrail` verdicts.
 
     ``verdict`` is one of allow, deny, modify, warn, escalate or unknown; ``native_verdict`` keeps what
-    the guardrail itself said.
+    the guardrail itself said. ``target`` is input or output; ``None`` only before assembly, which
+    tells them apart by where the check sits next to the generation when the span did not say.
     """
 
     span_id: str
     name: str
-    target: str = "output"
+    target: str | None = "output"
     verdict: str = "unknown"
     native_verdict: str | None = None
     categories: tuple[str, ...] = ()
@@ -166,6 +167,11 @@ class Evaluation:
     slo_outcomes: Sequence[SLOOutcome] = ()
     duration_s: float = 0.0
     cause: str | None = None  # context | generation | harness | coverage | abstention, when an SLO failed
+    # Why the answer could not be fully scored (``None`` when it was): such an answer is counted,
+    # fails the scoring-coverage SLO and never counts as a good event of an SLO it was not scored for.
+    unscored: str | None = None
+    # Scorers that gave no score, each with the first input it lacked (or ``not_applicable``).
+    skipped: Mapping[str, str] = field(default_factory=dict)
 
 
 def _opt_str(value: Any) -> str | None:

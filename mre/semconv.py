@@ -13,6 +13,8 @@ OP_TEXT_COMPLETION: Final = "text_completion"
 OP_GENERATE_CONTENT: Final = "generate_content"
 OP_RETRIEVAL: Final = "retrieval"
 OP_GUARDRAIL: Final = "run_guardrail"
+OP_INVOKE_WORKFLOW: Final = "invoke_workflow"
+OP_EMBEDDINGS: Final = "embeddings"
 GENERATION_OPERATIONS: Final = frozenset({OP_CHAT, OP_TEXT_COMPLETION, OP_GENERATE_CONTENT})
 
 # --- common -----------------------------------------------------------------------------------
@@ -29,6 +31,7 @@ GEN_AI_REQUEST_SEED: Final = "gen_ai.request.seed"
 GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
 GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
 GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+GEN_AI_WORKFLOW_NAME: Final = "gen_ai.workflow.name"
 SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"
 ERROR_TYPE: Final = "error.type"
@@ -90,6 +93,9 @@ METRIC_INTERACTIONS: Final = "mre_interactions"  # counter, exposed as mre_inter
 METRIC_EVALUATION_SCORE: Final = "mre_evaluation_score"  # histogram
 METRIC_SLO_EVENTS: Final = "mre_slo_events"  # counter, exposed as mre_slo_events_total
 METRIC_FAILURES: Final = "mre_failures"  # counter, exposed as mre_failures_total
+# Answers not fully scored, by reason (mre.processor.coverage); scorers that gave no score, by reason.
+METRIC_INTERACTIONS_UNSCORED: Final = "mre_interactions_unscored"
+METRIC_SCORER_SKIPPED: Final = "mre_scorer_skipped"
 METRIC_SPANS_RECEIVED: Final = "mre_processor_spans_received"
 METRIC_SPANS_DROPPED: Final = "mre_processor_spans_dropped"
 METRIC_TRACES_PENDING: Final = "mre_processor_traces_pending"

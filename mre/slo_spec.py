@@ -11,6 +11,7 @@
         sli:
           score: {evaluation: faithfulness, threshold: 0.85}   # good when the score >= threshold
           # or: event: guardrail_violation | wrong_abstention | stale_source | permission_leak
+          #     | unscored_answer
         filters: {route: policy-qa}      # optional: route, model
         alerting:
           name: FaithfulnessBudgetBurn
@@ -20,7 +21,8 @@
           runbook: https://runbooks.example.com/faithfulness
 
 Events are scorers with a fixed rule: a guardrail violation is ``safety < 1``, a wrong abstention
-``abstention < 1``, a stale source ``freshness < 0.5``, a permission leak ``permission_leak < 0.5``.
+``abstention < 1``, a stale source ``freshness < 0.5``, a permission leak ``permission_leak < 0.5``,
+an unscored answer ``scoring_coverage < 1`` (its text, question or context was not captured).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ EVENTS: Mapping[str, tuple[str, float]] = {
     "wrong_abstention": ("abstention", 1.0),
     "stale_source": ("freshness", 0.5),
     "permission_leak": ("permission_leak", 0.5),
+    # An answer that could not be fully scored (mre.processor.coverage): a bad event of its own SLO.
+    "unscored_answer": ("scoring_coverage", 1.0),
 }
 FILTER_KEYS = ("route", "model")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")

@@ -10,11 +10,14 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from mre.model import Evaluation, Interaction, Score
-from mre.processor.scorers import Scorer, default_scorers
+from mre.processor.coverage import SCORE_NAME as COVERAGE_SCORE
+from mre.processor.coverage import CoverageLog, coverage_score, skip_reason, unscored_reason
+from mre.processor.scorers import NEEDS, Scorer, default_scorers
 from mre.processor.triage import triage
 from mre.slo import SLO, default_slos, evaluate_slos
 
 logger = logging.getLogger(__name__)
+SCORER_ERROR = "scorer_error"  # the skip reason of a scorer that raised (also in scorer_errors)
 
 
 class EvaluationSink(Protocol):
@@ -42,10 +45,13 @@ class ScoringPipeline:
         self.sinks = list(sinks)
         self.stats = PipelineStats()
         self._lock = threading.Lock()
+        self._coverage_log = CoverageLog()
+        self._coverage_slos = frozenset(s.name for s in self.slos if s.scorer == COVERAGE_SCORE)
 
     def score(self, interaction: Interaction) -> Evaluation:
         started = time.perf_counter()
         scores: dict[str, Score] = {}
+        skipped: dict[str, str] = {}
         for name, scorer in self.scorers.items():
             try:
                 score = scorer(interaction)
@@ -54,16 +60,27 @@ class ScoringPipeline:
                 logger.exception("scorer %s failed on trace %s", name, interaction.trace_id)
                 with self._lock:
                     self.stats.scorer_errors[name] = self.stats.scorer_errors.get(name, 0) + 1
+                skipped[name] = SCORER_ERROR
                 continue
             if score is not None:
                 scores[name] = score
+            else:
+                skipped[name] = skip_reason(interaction, NEEDS.get(name, ()))
+        unscored = unscored_reason(interaction)
+        scores[COVERAGE_SCORE] = coverage_score(unscored)
         outcomes = evaluate_slos(self.slos, scores)
-        cause = triage(interaction, scores, outcomes)
-        return Evaluation(interaction, scores, outcomes, time.perf_counter() - started, cause)
+        # The cause is named from the behaviour SLOs: an answer that could not be scored has none.
+        behaviour = [o for o in outcomes if o.slo not in self._coverage_slos]
+        cause = triage(interaction, scores, behaviour)
+        return Evaluation(
+            interaction, scores, outcomes, time.perf_counter() - started, cause, unscored=unscored, skipped=skipped
+        )
 
     def process(self, interaction: Interaction) -> Evaluation:
         """Score and hand the result to every sink."""
         evaluation = self.score(interaction)
+        if evaluation.unscored is not None:
+            self._coverage_log.note(interaction, evaluation.unscored)
         with self._lock:
             self.stats.interactions += 1
         for sink in self.sinks:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import grpc
@@ -32,6 +32,7 @@ from mre.human_feedback import HumanVerdict
 from mre.processor.assembly import TraceAssembler
 from mre.processor.feedback_intake import decode_feedback
 from mre.processor.health import BAD_INPUT, INVALID_FEEDBACK, MALFORMED_REQUEST, UNAUTHENTICATED
+from mre.processor.interactions import ReadOptions
 from mre.processor.otlp import Decoded, decode_spans, to_record
 from mre.processor.pipeline import ScoringPipeline
 from mre.processor.worker import TraceHook, TraceWorker
@@ -59,6 +60,8 @@ class ServiceConfig:
     max_traces: int = 50_000
     max_bytes: int = 512 * 1024 * 1024
     workers: int = 8
+    # The index's names for the metadata scoring reads (``updated_at=last_modified,...``), every dialect.
+    metadata_keys: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -169,6 +172,7 @@ class BehaviorService:
             max_queue_spans=config.max_queue_spans,
             on_trace=on_trace,
             name="mre-serve-worker",
+            read_options=ReadOptions(metadata_keys=dict(config.metadata_keys)),
         )
         options: Sequence[tuple[str, Any]] = [
             ("grpc.max_receive_message_length", config.max_message_bytes),

@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
 
 from mre.model import Evaluation
 from mre.processor.assembly import TraceAssembler
+from mre.processor.interactions import ReadOptions
 from mre.processor.pipeline import ScoringPipeline
 from mre.processor.spans import SpanRecord, from_readable_span
 from mre.processor.strip import keep_event, score_attributes, strip_attributes
@@ -41,6 +42,7 @@ class BehaviorSpanProcessor(SpanProcessor):
         on_trace: TraceHook | None = None,
         downstream: SpanProcessor | None = None,
         strip_content: bool = False,
+        read_options: ReadOptions | None = None,
     ) -> None:
         """With ``downstream`` (e.g. a BatchSpanProcessor around your exporter), spans are handed on
         only after their trace was scored, enriched with ``mre.score.*``; with ``strip_content`` they
@@ -56,6 +58,7 @@ class BehaviorSpanProcessor(SpanProcessor):
             poll_interval_s=poll_interval_s,
             on_trace=on_trace,
             name="mre-behavior-processor",
+            read_options=read_options,
         )
 
     @property

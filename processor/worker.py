@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from mre.model import Evaluation
 from mre.processor.assembly import TraceAssembler
-from mre.processor.interactions import build_interactions
+from mre.processor.interactions import ReadOptions, build_interactions
 from mre.processor.pipeline import ScoringPipeline
 from mre.processor.spans import SpanRecord
 
@@ -40,6 +40,9 @@ class WorkerStats:
     spans_dropped: dict[str, int] = field(default_factory=dict)
     traces_processed: int = 0
     refused: int = 0  # refused with a retryable status at the bound: the sender retries, nothing lost
+    # Traces scored with a span whose (local) parent never arrived: an instrumentation that did not
+    # end or export a span (OpenLIT's streamed LangChain calls), or spans lost on the way.
+    traces_missing_parent: int = 0
 
     def drop(self, reason: str, n: int = 1) -> None:
         self.spans_dropped[reason] = self.spans_dropped.get(reason, 0) + n
@@ -61,10 +64,12 @@ class TraceWorker(Generic[T]):
         poll_interval_s: float = 0.1,
         on_trace: TraceHook | None = None,
         name: str = "mre-trace-worker",
+        read_options: ReadOptions | None = None,
     ) -> None:
         if max_queue_spans <= 0:
             raise ValueError("max_queue_spans must be positive")
         self.pipeline = pipeline
+        self.read_options = read_options or ReadOptions()
         self.assembler = assembler
         self.stats = WorkerStats()
         self._ingest = ingest
@@ -173,8 +178,11 @@ class TraceWorker(Generic[T]):
                 self.process_trace(records)
 
     def process_trace(self, spans: Sequence[SpanRecord]) -> list[Evaluation]:
-        evaluations = [self.pipeline.process(i) for i in build_interactions(spans)]
+        evaluations = [self.pipeline.process(i) for i in build_interactions(spans, self.read_options)]
         self.stats.traces_processed += 1
+        ids = {s.span_id for s in spans}
+        if any(s.parent_span_id is not None and not s.parent_is_remote and s.parent_span_id not in ids for s in spans):
+            self.stats.traces_missing_parent += 1
         if self._on_trace is not None:
             try:
                 self._on_trace(spans, evaluations)

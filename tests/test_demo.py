@@ -14,6 +14,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mre.examples.demo import DemoReport, run_demo
+from mre.processor import coverage
+from mre.processor.pipeline import SCORER_ERROR
+from mre.processor.scorers import default_scorers
+from mre.processor.triage import CAUSES
+from mre.slo_spec import load_default
 from tests.helpers import free_port
 
 N = 300
@@ -73,7 +78,7 @@ def test_injected_faults_are_detected_with_high_recall_and_precision(
 
 def test_slo_summary_counts_good_and_total_events(demo_run: tuple[DemoReport, str, str]) -> None:
     report, _, _ = demo_run
-    assert set(report.slos) == {"faithfulness", "answer-relevance", "safety", "freshness", "abstention"}
+    assert set(report.slos) == {s.slo.name for s in load_default().slos}
     abstention = report.slos["abstention"]
     assert abstention["total"] == N
     bad = sum(report.faults[k].injected for k in ("needless_abstention", "answered_without_context"))
@@ -177,25 +182,22 @@ ALLOWED_LABELS = {
         "invalid_feedback",
     },
     "outcome": {"good", "bad"},
-    "slo": {"faithfulness", "answer-relevance", "safety", "freshness", "abstention"},
-    "cause": {"context", "generation", "harness", "coverage", "abstention"},
-    "reason": {"queue_full", "shutdown", "invalid", "evicted", "late", "trace_too_large"},
-    "evaluation": {
-        "faithfulness",
-        "answer_relevance",
-        "abstention",
-        "context_precision",
-        "lost_in_the_middle",
-        "safety",
-        "citations",
-        "freshness",
-        "conflicting_sources",
-        "permission_leak",
-        "chunk_boundary",
-        "context_overload",
-        "confidence_calibration",
-        "consistency",
+    "slo": {s.slo.name for s in load_default().slos},
+    "cause": set(CAUSES),
+    "reason": {
+        "queue_full",
+        "shutdown",
+        "invalid",
+        "evicted",
+        "late",
+        "trace_too_large",
+        "missing_parent",
+        "root_never_seen",
+        SCORER_ERROR,
+        *coverage.REASONS,
+        *coverage.SKIP_REASONS,
     },
+    "evaluation": {*default_scorers(), coverage.SCORE_NAME},
 }
 
 

@@ -170,4 +170,5 @@ def test_the_question_and_context_come_from_the_prompt_when_no_retrieval_capture
     )
     (interaction,) = build_interactions([span({}, sid=1, parent=None, start=0, end=30), llm])
     assert interaction.question == "How long for refunds?"
-    assert interaction.contexts == ["[a] Refunds within 30 days."]
+    assert interaction.contexts == ["Refunds within 30 days."]
+    assert [d.id for d in interaction.documents or ()] == ["a"]  # the passage keeps the id it was given

@@ -145,10 +145,9 @@ def test_moderation_is_a_guardrail_with_verdict_categories_and_target(
         client.moderations.create(input="I will attack you")
     allowed, denied = span_exporter.get_finished_spans()
     assert allowed.name == "run_guardrail openai.moderation"
-    assert (
-        allowed.attributes[sc.GEN_AI_GUARDRAIL_VERDICT_TYPE],
-        allowed.attributes[sc.GEN_AI_GUARDRAIL_TARGET_TYPE],
-    ) == ("allow", "input")
+    assert allowed.attributes[sc.GEN_AI_GUARDRAIL_VERDICT_TYPE] == "allow"
+    # Unmarked, the target is left to the processor (the check's place before or after the answer).
+    assert sc.GEN_AI_GUARDRAIL_TARGET_TYPE not in allowed.attributes
     assert (
         denied.attributes[sc.GEN_AI_GUARDRAIL_VERDICT_TYPE],
         denied.attributes[sc.GEN_AI_GUARDRAIL_TARGET_TYPE],

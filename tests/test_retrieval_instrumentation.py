@@ -100,7 +100,8 @@ def test_qdrant_local_mode_query_points_with_scores_and_payload(
     assert span.name == "retrieval kb" and span.attributes[sc.GEN_AI_PROVIDER_NAME] == "qdrant"
     first = documents(span)[0]
     assert first["id"] == "0" and first["score"] > 0.9 and first["content"] == DOCS[0][1]
-    assert first["metadata"] == {"last_modified": "2025-02-10", "version": 2}
+    # "last_modified" is a name loaders write: it is also recorded as the updated_at scoring reads.
+    assert first["metadata"] == {"last_modified": "2025-02-10", "version": 2, "updated_at": "2025-02-10"}
 
 
 def test_langchain_retrievers_sync_and_async(

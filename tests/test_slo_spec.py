@@ -38,6 +38,8 @@ def test_the_shipped_default_covers_the_behaviours_the_issue_names() -> None:
         "safety",
         "freshness",
         "abstention",
+        "permission_leak",
+        "scoring_coverage",  # an answer that could not be scored is a bad event here, never a good one
     }
     assert all(0 < s.slo.objective < 1 for s in spec.slos)
 

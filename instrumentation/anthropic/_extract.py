@@ -194,3 +194,8 @@ class MessageStream(Accumulator):
                     parts.append(text_part(block["text"]))
             attrs[sc.GEN_AI_OUTPUT_MESSAGES] = _outputs(parts, self.stop)
         return attrs
+
+
+def stream_snapshot(stream: Any) -> Any:
+    """The message a ``messages.stream()`` helper has accumulated (the whole one once consumed)."""
+    return getattr(stream, "current_message_snapshot", None)

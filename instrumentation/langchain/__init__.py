@@ -1,6 +1,15 @@
-"""LangChain retrievers: ``BaseRetriever.invoke`` / ``ainvoke`` (every retriever) as retrieval spans
-named after the retriever class. Documents keep ``id``, ``page_content`` and ``metadata``; a score
-found in metadata (``score``, ``relevance_score``) is kept too."""
+"""LangChain: retrievers and the pipelines around them.
+
+- ``BaseRetriever.invoke`` / ``ainvoke`` (every retriever) as retrieval spans named after the
+  retriever class. Documents keep ``id``, ``page_content`` and ``metadata``; a score found in
+  metadata (``score``, ``relevance_score``) is kept too.
+- The outermost LCEL ``RunnableSequence`` call (``invoke``, ``ainvoke``, ``stream``, ``astream``,
+  ``batch``, ``abatch``) as an ``invoke_workflow`` span, so that the retrieval and the model call of
+  one answer share a trace even when the app has no span of its own (see ``_workflow``).
+
+The model calls themselves are traced where they happen, in the ``openai``/``anthropic`` clients
+(``ChatOpenAI`` and ``ChatAnthropic`` use their ``with_raw_response`` forms).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +17,7 @@ from typing import Any
 
 from mre.instrumentation._patching import Patch, PatchingInstrumentor
 from mre.instrumentation._retrieval import retrieval_attributes, retrieval_spec
+from mre.instrumentation._workflow import ASYNC_CALL, ASYNC_ITERATE, CALL, ITERATE, make_workflow_wrapper
 from mre.instrumentation._wrapping import Attributes
 from mre.model import Document
 
@@ -45,10 +55,26 @@ def _documents(result: Any) -> list[Document]:
     return docs
 
 
+def _name(runnable: Any) -> str | None:
+    name = getattr(runnable, "name", None)
+    return name if isinstance(name, str) and name else None
+
+
+def _workflow(kind: str) -> Any:
+    return make_workflow_wrapper("langchain", kind, _name)
+
+
 SPEC = retrieval_spec(_request, _documents, positional=("input",))
+_SEQUENCE = ("langchain_core.runnables.base", "RunnableSequence")
 PATCHES = (
     Patch("langchain_core.retrievers", "BaseRetriever", "invoke", SPEC, False),
     Patch("langchain_core.retrievers", "BaseRetriever", "ainvoke", SPEC, True),
+    Patch(*_SEQUENCE, "invoke", _workflow(CALL), False),
+    Patch(*_SEQUENCE, "ainvoke", _workflow(ASYNC_CALL), True),
+    Patch(*_SEQUENCE, "batch", _workflow(CALL), False),
+    Patch(*_SEQUENCE, "abatch", _workflow(ASYNC_CALL), True),
+    Patch(*_SEQUENCE, "stream", _workflow(ITERATE), False),
+    Patch(*_SEQUENCE, "astream", _workflow(ASYNC_ITERATE), False),
 )
 
 

@@ -1,5 +1,7 @@
-"""LlamaIndex retrievers: ``BaseRetriever.retrieve`` / ``aretrieve`` as retrieval spans. Each
-``NodeWithScore`` keeps node id, score, content and metadata."""
+"""LlamaIndex: ``BaseRetriever.retrieve`` / ``aretrieve`` as retrieval spans (each ``NodeWithScore``
+keeps node id, score, content and metadata), and the outermost ``BaseQueryEngine.query`` / ``aquery``
+as an ``invoke_workflow`` span, the common root of the retrieval and the model call of one answer
+(see ``_workflow``). The model call is traced in the client the LLM class uses (``openai``)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from typing import Any
 
 from mre.instrumentation._patching import Patch, PatchingInstrumentor
 from mre.instrumentation._retrieval import retrieval_attributes, retrieval_spec
+from mre.instrumentation._workflow import ASYNC_CALL, CALL, make_workflow_wrapper
 from mre.instrumentation._wrapping import Attributes
 from mre.model import Document
 
@@ -47,9 +50,12 @@ def _documents(result: Any) -> list[Document]:
 
 
 SPEC = retrieval_spec(_request, _documents, positional=("str_or_query_bundle",))
+_ENGINE = ("llama_index.core.base.base_query_engine", "BaseQueryEngine")
 PATCHES = (
     Patch("llama_index.core.base.base_retriever", "BaseRetriever", "retrieve", SPEC, False),
     Patch("llama_index.core.base.base_retriever", "BaseRetriever", "aretrieve", SPEC, True),
+    Patch(*_ENGINE, "query", make_workflow_wrapper("llama_index", CALL, lambda engine: None), False),
+    Patch(*_ENGINE, "aquery", make_workflow_wrapper("llama_index", ASYNC_CALL, lambda engine: None), True),
 )
 
 

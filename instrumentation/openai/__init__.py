@@ -1,5 +1,6 @@
-"""OpenAI instrumentation: chat completions (tool calls, streaming), the Responses API, embeddings,
-and moderations as a guardrail; sync and async.
+"""OpenAI instrumentation: chat completions (tool calls, streaming, ``parse``), the Responses API
+(``create``, ``parse``, ``stream()``), embeddings, and moderations as a guardrail; sync and async, and
+every call shape: plain, ``with_raw_response`` and ``with_streaming_response`` (see ``_raw``).
 
 Usage::
 
@@ -51,8 +52,14 @@ MODERATION = CallSpec(
 PATCHES = (
     Patch("openai.resources.chat.completions.completions", "Completions", "create", CHAT, False),
     Patch("openai.resources.chat.completions.completions", "AsyncCompletions", "create", CHAT, True),
+    # parse(): structured outputs, a request of its own (not through create); raw and streaming
+    # responses (with_raw_response, with_streaming_response) come through these same methods.
+    Patch("openai.resources.chat.completions.completions", "Completions", "parse", CHAT, False),
+    Patch("openai.resources.chat.completions.completions", "AsyncCompletions", "parse", CHAT, True),
     Patch("openai.resources.responses.responses", "Responses", "create", RESPONSES, False),
     Patch("openai.resources.responses.responses", "AsyncResponses", "create", RESPONSES, True),
+    Patch("openai.resources.responses.responses", "Responses", "parse", RESPONSES, False),
+    Patch("openai.resources.responses.responses", "AsyncResponses", "parse", RESPONSES, True),
     Patch("openai.resources.embeddings", "Embeddings", "create", EMBEDDINGS, False),
     Patch("openai.resources.embeddings", "AsyncEmbeddings", "create", EMBEDDINGS, True),
     Patch("openai.resources.moderations", "Moderations", "create", MODERATION, False),

@@ -68,9 +68,19 @@ def system_text(messages: Sequence[Message] | None) -> str | None:
     return "\n".join(texts) if texts else None
 
 
+_NOT_THE_MODEL = frozenset({"user", "human", "system", "developer", "tool", "function"})
+
+
 def answer_text(outputs: Sequence[Message] | None) -> str | None:
-    """The first assistant text; ``""`` when outputs were captured but hold no text, None if not captured."""
+    """The first text the model wrote; ``""`` when outputs were captured but hold no text, None if
+    not captured. Output messages are the model's whatever role they name (OpenLLMetry writes
+    ``"unknown"`` for LangChain streams, some SDKs nothing)."""
     if outputs is None:
         return None
-    texts = [m.content for m in outputs if m.role in ("assistant", "model") and m.content]
+    texts = [m.content for m in outputs if m.role not in _NOT_THE_MODEL and m.content]
     return texts[0] if texts else ""
+
+
+def mentions_tool_calls(value: object) -> bool:
+    """Whether a recorded output asks for tool calls (the semconv part type, OpenAI's key)."""
+    return isinstance(value, str) and ('"tool_call"' in value or '"tool_calls"' in value)

@@ -22,18 +22,24 @@ class GenerationStage:
     answer: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    # The output asked for tool calls: an agent's step, not an answer (unless it also has text).
+    tool_calls: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class RetrievalStage:
     dialect: str
     retrieval: Retrieval
+    rerank: bool = False  # reorders (and cuts) the documents of the retrieval before it
 
 
 @dataclass(frozen=True, slots=True)
 class GuardrailStage:
     dialect: str
     check: GuardrailCheck
+    # The text the guardrail was given, when the span records it (moderation calls): it tells an
+    # input check from an output check when the target is not recorded.
+    checked_text: str | None = None
 
 
 Stage = GenerationStage | RetrievalStage | GuardrailStage

@@ -5,11 +5,14 @@ query is ``db.query.text="texts=[...]"`` (no per-document results)."""
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
+from typing import Any
 
 from mre import semconv as sc
 from mre.model import GuardrailCheck
 from mre.processor.dialects import otel
-from mre.processor.dialects._common import float_or_none, str_or_none
+from mre.processor.dialects._common import float_or_none, lenient, str_or_none
+from mre.processor.dialects._json import messages
 from mre.processor.dialects._stage import GuardrailStage, Stage
 from mre.processor.spans import SpanRecord, hex_span_id
 
@@ -41,6 +44,8 @@ def read_openlit(span: SpanRecord) -> list[Stage]:
         )
     elif operation in otel.GUARDRAIL_OPERATIONS:
         stages.append(otel.guardrail(span, attrs, DIALECT))
+    elif operation == "moderation":
+        stages.append(_moderation(span, attrs))
     for i, event in enumerate(e for e in span.events if e.name == _GUARD_EVENT):
         action = str_or_none(event.attributes.get("guard.action") or event.attributes.get("guard.verdict"))
         phase = event.attributes.get("guard.phase")
@@ -78,3 +83,25 @@ def _query_text(value: object) -> str | None:
     if isinstance(parsed, list | tuple) and parsed and isinstance(parsed[0], str):
         return parsed[0]
     return None
+
+
+def _moderation(span: SpanRecord, attrs: Mapping[str, Any]) -> GuardrailStage:
+    """OpenLIT's openai moderation span: ``gen_ai.moderation.flagged``, the text as input messages."""
+    flagged = str(attrs.get("gen_ai.moderation.flagged", "")).lower() == "true"
+    inputs = lenient(messages, attrs.get(sc.GEN_AI_INPUT_MESSAGES), sc.GEN_AI_INPUT_MESSAGES)
+    text = "\n".join(m.content for m in inputs or ()) or None
+    categories = attrs.get("gen_ai.moderation.categories") or ()
+    return GuardrailStage(
+        DIALECT,
+        GuardrailCheck(
+            span_id=hex_span_id(span.span_id),
+            name="openai.moderation",
+            target=None,
+            verdict="deny" if flagged else "allow",
+            native_verdict="flagged" if flagged else "not_flagged",
+            categories=(categories,) if isinstance(categories, str) else tuple(str(c) for c in categories),
+            start_ns=span.start_ns,
+            end_ns=span.end_ns,
+        ),
+        checked_text=text,
+    )

@@ -60,6 +60,7 @@ def read_openllmetry(span: SpanRecord) -> list[Stage]:
                 DIALECT,
                 inputs=_indexed_messages(attrs, "gen_ai.prompt"),
                 outputs=_indexed_messages(attrs, "gen_ai.completion"),
+                tool_calls=any(k.startswith("gen_ai.completion.") and ".tool_calls." in k for k in attrs),
             )
         ]
     results = [e for e in span.events if e.name in RESULT_EVENTS]

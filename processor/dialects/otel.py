@@ -14,7 +14,14 @@ from typing import Any
 from mre import semconv as sc
 from mre.model import Document, GuardrailCheck, Message, Retrieval
 from mre.processor.dialects._common import float_or_none, int_or_none, lenient, str_or_none
-from mre.processor.dialects._json import answer_text, messages, parse_json, part_text, system_text
+from mre.processor.dialects._json import (
+    answer_text,
+    mentions_tool_calls,
+    messages,
+    parse_json,
+    part_text,
+    system_text,
+)
 from mre.processor.dialects._stage import GenerationStage, GuardrailStage, RetrievalStage, Stage
 from mre.processor.health import BAD_INPUT, MALFORMED_ATTRIBUTE
 from mre.processor.spans import SpanRecord, hex_span_id
@@ -45,6 +52,7 @@ def generation(
     dialect: str,
     inputs: Sequence[Message] | None = None,
     outputs: Sequence[Message] | None = None,
+    tool_calls: bool = False,
 ) -> GenerationStage:
     """A generation span in OTel keys; dialects that keep content elsewhere pass it in."""
     if inputs is None:
@@ -56,6 +64,7 @@ def generation(
     system = lenient(parse_json, attrs.get(sc.GEN_AI_SYSTEM_INSTRUCTIONS), sc.GEN_AI_SYSTEM_INSTRUCTIONS)
     system_prompt = part_text(system) if system is not None else system_text(inputs)
     answer = answer_text(outputs)
+    tool_calls = mentions_tool_calls(attrs.get(sc.GEN_AI_OUTPUT_MESSAGES)) or tool_calls
     return GenerationStage(
         span_id=hex_span_id(span.span_id),
         dialect=dialect,
@@ -71,6 +80,7 @@ def generation(
         output_tokens=int_or_none(
             attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS, attrs.get("gen_ai.usage.completion_tokens"))
         ),
+        tool_calls=tool_calls,
     )
 
 
@@ -134,7 +144,7 @@ def guardrail(span: SpanRecord, attrs: Mapping[str, Any], dialect: str) -> Guard
         or str_or_none(attrs.get("gen_ai.guardrail.component.name"))
         or span.name.split(" ", 1)[-1]
     )
-    target = str_or_none(attrs.get(sc.GEN_AI_GUARDRAIL_TARGET_TYPE)) or "output"
+    target = str_or_none(attrs.get(sc.GEN_AI_GUARDRAIL_TARGET_TYPE))  # None: placed by assembly
     return GuardrailStage(
         dialect,
         GuardrailCheck(

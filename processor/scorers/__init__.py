@@ -11,6 +11,15 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from mre.model import Interaction, Score
+from mre.processor.coverage import (
+    NEEDS_ACL,
+    NEEDS_ANSWER,
+    NEEDS_CONTEXT,
+    NEEDS_DOCUMENTS,
+    NEEDS_FRESHNESS,
+    NEEDS_PRINCIPAL,
+    NEEDS_QUESTION,
+)
 from mre.processor.scorers.abstention import abstention
 from mre.processor.scorers.calibration import confidence_calibration
 from mre.processor.scorers.consistency import ConsistencyScorer
@@ -46,9 +55,31 @@ DEFAULT_SCORERS: Mapping[str, Scorer] = MappingProxyType(
 )
 
 
+# What each default scorer reads (``mre.processor.coverage``): when one returns no score, the first of
+# these the interaction lacks is the reason counted in mre_scorer_skipped_total.
+NEEDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "faithfulness": (NEEDS_ANSWER, NEEDS_CONTEXT),
+        "answer_relevance": (NEEDS_QUESTION, NEEDS_ANSWER),
+        "abstention": (NEEDS_QUESTION, NEEDS_ANSWER, NEEDS_CONTEXT),
+        "context_precision": (NEEDS_QUESTION, NEEDS_CONTEXT),
+        "lost_in_the_middle": (NEEDS_ANSWER, NEEDS_CONTEXT),
+        "safety": (NEEDS_ANSWER,),
+        "citations": (NEEDS_ANSWER, NEEDS_DOCUMENTS),
+        "freshness": (NEEDS_DOCUMENTS, NEEDS_FRESHNESS),
+        "conflicting_sources": (NEEDS_ANSWER, NEEDS_CONTEXT),
+        "permission_leak": (NEEDS_PRINCIPAL, NEEDS_DOCUMENTS, NEEDS_ACL),
+        "chunk_boundary": (NEEDS_ANSWER, NEEDS_CONTEXT),
+        "context_overload": (NEEDS_DOCUMENTS,),
+        "confidence_calibration": (NEEDS_ANSWER, NEEDS_CONTEXT),
+        "consistency": (NEEDS_QUESTION, NEEDS_ANSWER),
+    }
+)
+
+
 def default_scorers() -> dict[str, Scorer]:
     """The default set with fresh state for the stateful scorers (one per pipeline)."""
     return {**DEFAULT_SCORERS, "consistency": ConsistencyScorer()}
 
 
-__all__ = ["DEFAULT_SCORERS", "ConsistencyScorer", "Scorer", "default_scorers"]
+__all__ = ["DEFAULT_SCORERS", "NEEDS", "ConsistencyScorer", "Scorer", "default_scorers"]

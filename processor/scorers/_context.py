@@ -46,7 +46,18 @@ def _document_units(text: str) -> tuple[Unit, ...]:
         Unit(f"{a.text} {b.text}", a.terms | b.terms, a.quantities | b.quantities, a.qualifiers | b.qualifiers)
         for a, b in pairwise(sentences)
     ]
-    return (*sentences, *pairs)
+    # Claims also fuse a sentence with the one after next ("20 weeks ..., within 18 months"): windows of
+    # three, as SummaC aligns claims to source windows rather than to single sentences.
+    triples = [
+        Unit(
+            f"{a.text} {b.text} {c.text}",
+            a.terms | b.terms | c.terms,
+            a.quantities | b.quantities | c.quantities,
+            a.qualifiers | b.qualifiers | c.qualifiers,
+        )
+        for a, b, c in zip(sentences, sentences[1:], sentences[2:], strict=False)
+    ]
+    return (*sentences, *pairs, *triples)
 
 
 @dataclass(frozen=True, slots=True)

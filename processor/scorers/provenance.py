@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mre import semconv as sc
+from mre.metadata import META_FAMILY, PROMPT_SOURCE
 from mre.model import Document, Interaction, Score
 from mre.processor.scorers._context import context_units
 from mre.processor.scorers._support import support
@@ -24,16 +25,8 @@ _CITATION = re.compile(r"\[([A-Za-z0-9_.:\-]+(?:\s*,\s*[A-Za-z0-9_.:\-]+)*)\]")
 
 
 def _age_days(doc: Document, now: datetime) -> float | None:
-    raw = doc.metadata.get(sc.META_UPDATED_AT)
-    if not isinstance(raw, str):
-        return None
-    try:
-        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return (now - when).total_seconds() / 86400
+    when = _when(doc)
+    return None if when is None else (now - when).total_seconds() / 86400
 
 
 def _now(interaction: Interaction) -> datetime:
@@ -52,23 +45,108 @@ def _authority_problems(doc: Document) -> list[str]:
     return problems
 
 
+_VERSION_SUFFIX = re.compile(r"(?:[-_ .]v\d+(?:\.\d+)*|[-_ ]\d{4}(?:-\d{2}){0,2})$", re.I)
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
+
+
+def _without_version(text: str) -> str:
+    extension = _EXTENSION.search(text)
+    base, suffix = (text[: extension.start()], extension.group(0)) if extension else (text, "")
+    return _VERSION_SUFFIX.sub("", base) + suffix
+
+
+def document_family(doc: Document) -> str | None:
+    """Which document a chunk or version belongs to: ``family``, else its source or title without a
+    version or date suffix, else an id that ends in a version (``remote-work-v1``)."""
+    for key in (META_FAMILY, sc.META_SOURCE, "title"):
+        value = doc.metadata.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+            if value == PROMPT_SOURCE:  # passages read from a prompt share this source: no family
+                continue
+            return _without_version(str(value).strip().lower())
+    if _VERSION_SUFFIX.search(doc.id):
+        return _VERSION_SUFFIX.sub("", doc.id.lower())
+    return None
+
+
+def _version(doc: Document) -> float | None:
+    raw = doc.metadata.get(sc.META_VERSION)
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int | float):
+        return float(raw)
+    if isinstance(raw, str):
+        match = re.match(r"^\s*v?(\d+(?:\.\d+)?)\s*$", raw, re.I)
+        return float(match.group(1)) if match else None
+    match = re.search(r"[-_ .]v(\d+)$", doc.id, re.I)
+    return float(match.group(1)) if match else None
+
+
+def _when(doc: Document) -> datetime | None:
+    raw = doc.metadata.get(sc.META_UPDATED_AT)
+    if not isinstance(raw, str):
+        return None
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _older_siblings(docs: list[Document]) -> dict[str, str]:
+    """Documents retrieved beside a newer version of themselves (same family, a lower version or an
+    older ``updated_at``): stale even when nothing marks them so. id -> why."""
+    families: dict[str, list[Document]] = {}
+    for doc in docs:
+        family = document_family(doc)
+        if family is not None:
+            families.setdefault(family, []).append(doc)
+    out: dict[str, str] = {}
+    for members in families.values():
+        if len(members) < 2:
+            continue
+        versions = [(v, d) for d in members if (v := _version(d)) is not None]
+        if len(versions) >= 2:
+            newest_version, newest = max(versions, key=lambda pair: pair[0])
+            for value, doc in versions:
+                if value < newest_version:
+                    out[doc.id] = f"version {value:g} beside version {newest_version:g} ({newest.id})"
+            continue
+        dated = [(w, d) for d in members if (w := _when(d)) is not None]
+        if len(dated) >= 2:
+            newest_when, newest = max(dated, key=lambda pair: pair[0])
+            for when, doc in dated:
+                if when < newest_when and doc.id != newest.id:
+                    out[doc.id] = f"updated {when.date()} beside {newest.id} updated {newest_when.date()}"
+    return out
+
+
 def freshness(interaction: Interaction, max_age_days: float | None = MAX_AGE_DAYS) -> Score | None:
-    """0 when the answer rests on a superseded, unapproved or stale source; 0.5 when such a source was
-    only retrieved; 1 otherwise. None when no document carries freshness metadata."""
+    """0 when the answer rests on a superseded, unapproved, older or stale source; 0.5 when such a
+    source was only retrieved; 1 otherwise. None when no document carries freshness metadata.
+
+    A source is superseded when its metadata says so (``superseded_by``, a ``status``) and also when a
+    newer version of the same document was retrieved beside it (re-indexing often appends)."""
     docs = interaction.documents
     if not docs:
         return None
     if not any(
-        sc.META_UPDATED_AT in d.metadata or sc.META_SUPERSEDED_BY in d.metadata or sc.META_STATUS in d.metadata
+        sc.META_UPDATED_AT in d.metadata
+        or sc.META_SUPERSEDED_BY in d.metadata
+        or sc.META_STATUS in d.metadata
+        or _version(d) is not None
         for d in docs
     ):
         return None
     now = _now(interaction)
     s = support(interaction)
     used_ids = {s.documents[i].id for i in s.used} if s else set()
+    older = _older_siblings(docs)
     findings: list[dict[str, Any]] = []
     for doc in docs:
         problems = _authority_problems(doc)
+        if doc.id in older and not any(p.startswith("superseded") for p in problems):
+            problems.append(f"older: {older[doc.id]}")
         age = _age_days(doc, now)
         if age is not None and max_age_days is not None and age > max_age_days:
             problems.append(f"{age:.0f} days old")
@@ -93,11 +171,6 @@ def freshness(interaction: Interaction, max_age_days: float | None = MAX_AGE_DAY
     )
 
 
-def _family(doc: Document) -> str | None:
-    family = doc.metadata.get("family") or doc.metadata.get(sc.META_SOURCE)
-    return str(family) if family else None
-
-
 def conflicting_sources(interaction: Interaction) -> Score | None:
     """0 when the answer draws on several versions of one document family (a policy stitched from a
     draft and two versions); 1 otherwise."""
@@ -107,9 +180,13 @@ def conflicting_sources(interaction: Interaction) -> Score | None:
     versions: dict[str, set[str]] = {}
     for i in s.used:
         doc = s.documents[i]
-        family = _family(doc)
-        if family is not None:
-            versions.setdefault(family, set()).add(str(doc.metadata.get(sc.META_VERSION, doc.id)))
+        family = document_family(doc)
+        # Chunks of one document share a family but not a version: without a version or date there
+        # is no second version to conflict with.
+        number = _version(doc)
+        version = f"{number:g}" if number is not None else doc.metadata.get(sc.META_UPDATED_AT)
+        if family is not None and version is not None:
+            versions.setdefault(family, set()).add(str(version))
     conflicts = {family: sorted(v) for family, v in versions.items() if len(v) > 1}
     explanation = (
         "; ".join(f"{family}: versions {', '.join(v)}" for family, v in conflicts.items())

@@ -441,8 +441,9 @@ def quantity_supported(q: Quantity, source: frozenset[Quantity]) -> bool:
 
 
 _ABSTAIN_RE = re.compile(
-    r"\b(i\s+(?:do\s+not|don't|cannot|can't|am\s+unable\s+to|am\s+not\s+able\s+to)\s+"
-    r"(?:know|answer|find|determine|say|tell|provide)"
+    r"\b(i\s+(?:do\s+not|don't|cannot|can't|could\s+not|couldn't|was\s+(?:not\s+able|unable)\s+to|"
+    r"am\s+unable\s+to|am\s+not\s+able\s+to|have\s+no)\s+"
+    r"(?:know|answer|find|determine|say|tell|provide|locate|information|data)"
     r"|(?:cannot|can't|unable\s+to)\s+(?:be\s+)?(?:answer|determine|find|answered|determined|found)"
     r"|(?:not|no)\s+enough\s+information|insufficient\s+information|no\s+(?:relevant\s+)?information"
     r"|(?:documents?|context|passages?|sources?|information|texts?|materials?)\s+(?:provided\s+|given\s+|available\s+)?"
