@@ -440,6 +440,14 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     owner: FaultyLLMServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (a closed keep-alive connection, an abandoned stream) is normal."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class FaultyLLMServer:
     """``with FaultyLLMServer(plan) as server: OpenAI(base_url=server.url, api_key="x")``."""

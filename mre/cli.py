@@ -127,8 +127,15 @@ def _serve(args: argparse.Namespace) -> int:
     from mre.exporters.serve import start_service
     from mre.processor.service import ServiceConfig
 
+    from mre.metadata import ENV_METADATA_KEYS, parse_metadata_keys
+
     token = args.token or os.environ.get("MRE_TOKEN") or None
     try:
+        raw_keys = args.metadata_keys if args.metadata_keys is not None else os.environ.get(ENV_METADATA_KEYS, "")
+        try:
+            metadata_keys = parse_metadata_keys(raw_keys)
+        except ValueError as exc:
+            raise ValueError(f"--metadata-keys: {exc}") from None
         config = ServiceConfig(
             listen=args.listen,
             max_message_bytes=args.max_message_bytes,
@@ -137,6 +144,7 @@ def _serve(args: argparse.Namespace) -> int:
             tls_key=Path(args.tls_key).read_bytes() if args.tls_key else None,
             grace_s=args.grace,
             timeout_s=args.trace_timeout,
+            metadata_keys=metadata_keys,
         )
         if args.feedback_traces < 1:
             raise ValueError("--feedback-traces must be at least 1")
@@ -512,6 +520,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--slos", metavar="FILE", help="the SLO file (default: the shipped slos.yaml)")
     serve.add_argument("--grace", type=float, default=2.0, help="seconds to wait after a trace's root span ends")
     serve.add_argument("--trace-timeout", type=float, default=60.0, help="seconds before a rootless trace is scored")
+    serve.add_argument(
+        "--metadata-keys",
+        metavar="OURS=THEIRS,...",
+        help="the index's names for the metadata scoring reads, for every dialect, e.g. "
+        "updated_at=last_modified,acl=allowed_groups (default: MRE_METADATA_KEYS)",
+    )
     serve.add_argument(
         "--feedback-traces",
         type=int,

@@ -224,14 +224,21 @@ def _merge_documents(outer: Sequence[Document], others: Sequence[Sequence[Docume
             if doc.content:
                 by_text.setdefault(_norm(doc.content[:_FINGERPRINT]), doc)
     merged = []
+    seen: dict[str, int] = {}
     for doc in outer:
-        twin = by_id.get(doc.id) or (by_text.get(_norm(doc.content[:_FINGERPRINT])) if doc.content else None)
+        seen[doc.id] = seen.get(doc.id, 0) + 1
+    for doc in outer:
+        by_text_twin = by_text.get(_norm(doc.content[:_FINGERPRINT])) if doc.content else None
+        twin = by_text_twin or by_id.get(doc.id)
         if twin is None:
             merged.append(doc)
             continue
+        # A framework often names documents after their source (every chunk alike) or their rank;
+        # the vector store's own id is the better name then.
+        derived = seen[doc.id] > 1 or doc.id.isdigit() or "#" in doc.id
         merged.append(
             Document(
-                id=doc.id if not doc.id.isdigit() or twin.id.isdigit() else twin.id,
+                id=twin.id if derived and not twin.id.isdigit() else doc.id,
                 content=doc.content or twin.content,
                 score=doc.score if doc.score is not None else twin.score,
                 distance=doc.distance if doc.distance is not None else twin.distance,

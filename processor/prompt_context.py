@@ -359,4 +359,19 @@ def parse_prompt(messages: Sequence[Message] | None, system_prompt: str | None =
     for block in blocks:
         documents.extend(split_passages(block, len(documents)))
     documents = [d for d in documents if d.content and len(d.content) >= MIN_CONTEXT_CHARS]
-    return PromptParts(question or None, tuple(documents))
+    return PromptParts(question or None, tuple(_unique_ids(documents)))
+
+
+def _unique_ids(documents: list[Document]) -> list[Document]:
+    """Passages named after their source file share it: the second is ``source#2``, and so on."""
+    seen: dict[str, int] = {}
+    out = []
+    for doc in documents:
+        count = seen.get(doc.id, 0) + 1
+        seen[doc.id] = count
+        out.append(
+            doc
+            if count == 1
+            else Document(f"{doc.id}#{count}", doc.content, doc.score, doc.distance, doc.rank, doc.metadata)
+        )
+    return out

@@ -71,8 +71,8 @@ def test_labels_give_auroc_precision_recall_and_f1_per_scorer() -> None:
     report = evaluate(examples)
     f = report.scorers["faithfulness"]
     assert f.auroc == 1.0 and f.n_scored == 4
-    # At the SLO threshold (0.85) the paraphrase ("granted" is not in the context) counts as unfaithful.
-    assert (f.threshold, f.precision, f.recall) == (0.85, 1.0, 0.5)
+    # At the SLO threshold (0.7) the paraphrase (0.67: "granted" is not in the context) counts as unfaithful.
+    assert (f.threshold, f.precision, f.recall) == (0.7, 1.0, 0.5)
     assert report.to_json()["scorers"]["faithfulness"]["auroc"] == 1.0
 
 

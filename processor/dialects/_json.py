@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -84,3 +85,29 @@ def answer_text(outputs: Sequence[Message] | None) -> str | None:
 def mentions_tool_calls(value: object) -> bool:
     """Whether a recorded output asks for tool calls (the semconv part type, OpenAI's key)."""
     return isinstance(value, str) and ('"tool_call"' in value or '"tool_calls"' in value)
+
+
+_ROLE_PREFIX = re.compile(r"^(system|user|human|assistant|ai|developer)\s{0,2}:\s?(.*)$", re.I)
+_FLAT_ROLES = {"human": "user", "ai": "assistant"}
+
+
+def unflatten(messages: Sequence[Message] | None) -> Sequence[Message] | None:
+    """A whole conversation flattened into one text ("system: ...\nuser: ...", as older OpenLIT and
+    LangChain string prompts record it) back into its messages; anything else unchanged."""
+    if not messages or len(messages) != 1:
+        return messages
+    lines = messages[0].content.splitlines()
+    first = _ROLE_PREFIX.match(lines[0]) if lines else None
+    if first is None:
+        return messages
+    out: list[tuple[str, list[str]]] = []
+    for line in lines:
+        match = _ROLE_PREFIX.match(line)
+        if match:
+            role = match.group(1).lower()
+            out.append((_FLAT_ROLES.get(role, role), [match.group(2)]))
+        else:
+            out[-1][1].append(line)
+    if len(out) < 2:
+        return messages
+    return [Message(role, "\n".join(text).strip()) for role, text in out]

@@ -119,9 +119,11 @@ def _langchain_retrieval(span: SpanRecord, attrs: Mapping[str, Any]) -> Stage:
                 kwargs: Mapping[str, Any] = nested if isinstance(nested, Mapping) else item
                 raw_meta = kwargs.get("metadata")
                 meta: Mapping[str, Any] = raw_meta if isinstance(raw_meta, Mapping) else {}
+                doc_id = kwargs.get("id") or meta.get("id") or meta.get("doc_id")
                 documents.append(
                     Document(
-                        id=str(kwargs.get("id") or meta.get("id") or meta.get("source") or i),
+                        # No id of its own: its source and rank (chunks of one file share the source).
+                        id=str(doc_id) if doc_id else f"{meta['source']}#{i}" if meta.get("source") else str(i),
                         content=str_or_none(kwargs.get("page_content")),
                         rank=i,
                         metadata=meta,

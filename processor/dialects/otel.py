@@ -21,6 +21,7 @@ from mre.processor.dialects._json import (
     parse_json,
     part_text,
     system_text,
+    unflatten,
 )
 from mre.processor.dialects._stage import GenerationStage, GuardrailStage, RetrievalStage, Stage
 from mre.processor.health import BAD_INPUT, MALFORMED_ATTRIBUTE
@@ -61,6 +62,7 @@ def generation(
         outputs = lenient(messages, attrs.get(sc.GEN_AI_OUTPUT_MESSAGES), sc.GEN_AI_OUTPUT_MESSAGES)
     if inputs is None and outputs is None:
         inputs, outputs = _legacy_events(span)
+    inputs = unflatten(inputs)
     system = lenient(parse_json, attrs.get(sc.GEN_AI_SYSTEM_INSTRUCTIONS), sc.GEN_AI_SYSTEM_INSTRUCTIONS)
     system_prompt = part_text(system) if system is not None else system_text(inputs)
     answer = answer_text(outputs)

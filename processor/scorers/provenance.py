@@ -12,7 +12,7 @@ from mre import semconv as sc
 from mre.metadata import META_FAMILY, PROMPT_SOURCE
 from mre.model import Document, Interaction, Score
 from mre.processor.scorers._context import context_units
-from mre.processor.scorers._support import support
+from mre.processor.scorers._support import Support, support
 from mre.processor.scorers.faithfulness import check_claim
 from mre.processor.scorers.text import split_sentences
 
@@ -93,15 +93,21 @@ def _when(doc: Document) -> datetime | None:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
-def _older_siblings(docs: list[Document]) -> dict[str, str]:
+def _used(s: Support | None) -> set[int]:
+    """The documents the answer rests on, by identity: ids repeat when an index names chunks after
+    their source file."""
+    return {id(s.documents[i]) for i in s.used} if s else set()
+
+
+def _older_siblings(docs: list[Document]) -> dict[int, str]:
     """Documents retrieved beside a newer version of themselves (same family, a lower version or an
-    older ``updated_at``): stale even when nothing marks them so. id -> why."""
+    older ``updated_at``): stale even when nothing marks them so. id(document) -> why."""
     families: dict[str, list[Document]] = {}
     for doc in docs:
         family = document_family(doc)
         if family is not None:
             families.setdefault(family, []).append(doc)
-    out: dict[str, str] = {}
+    out: dict[int, str] = {}
     for members in families.values():
         if len(members) < 2:
             continue
@@ -110,14 +116,14 @@ def _older_siblings(docs: list[Document]) -> dict[str, str]:
             newest_version, newest = max(versions, key=lambda pair: pair[0])
             for value, doc in versions:
                 if value < newest_version:
-                    out[doc.id] = f"version {value:g} beside version {newest_version:g} ({newest.id})"
+                    out[id(doc)] = f"version {value:g} beside version {newest_version:g} ({newest.id})"
             continue
         dated = [(w, d) for d in members if (w := _when(d)) is not None]
         if len(dated) >= 2:
             newest_when, newest = max(dated, key=lambda pair: pair[0])
             for when, doc in dated:
-                if when < newest_when and doc.id != newest.id:
-                    out[doc.id] = f"updated {when.date()} beside {newest.id} updated {newest_when.date()}"
+                if when < newest_when:
+                    out[id(doc)] = f"updated {when.date()} beside {newest.id} updated {newest_when.date()}"
     return out
 
 
@@ -140,18 +146,18 @@ def freshness(interaction: Interaction, max_age_days: float | None = MAX_AGE_DAY
         return None
     now = _now(interaction)
     s = support(interaction)
-    used_ids = {s.documents[i].id for i in s.used} if s else set()
+    used = _used(s)
     older = _older_siblings(docs)
     findings: list[dict[str, Any]] = []
     for doc in docs:
         problems = _authority_problems(doc)
-        if doc.id in older and not any(p.startswith("superseded") for p in problems):
-            problems.append(f"older: {older[doc.id]}")
+        if id(doc) in older and not any(p.startswith("superseded") for p in problems):
+            problems.append(f"older: {older[id(doc)]}")
         age = _age_days(doc, now)
         if age is not None and max_age_days is not None and age > max_age_days:
             problems.append(f"{age:.0f} days old")
         if problems:
-            findings.append({"document": doc.id, "used": doc.id in used_ids, "problems": problems})
+            findings.append({"document": doc.id, "used": id(doc) in used, "problems": problems})
     used_bad = [f for f in findings if f["used"]]
     value = 0.0 if used_bad else (0.5 if findings else 1.0)
     label = "stale_used" if used_bad else ("stale_retrieved" if findings else "fresh")
@@ -216,12 +222,11 @@ def permission_leak(interaction: Interaction) -> Score | None:
     docs = interaction.documents
     if interaction.principal is None or not docs or not any(sc.META_ACL in d.metadata for d in docs):
         return None
-    s = support(interaction)
-    used_ids = {s.documents[i].id for i in s.used} if s else set()
-    denied = [
-        d.id for d in docs if sc.META_ACL in d.metadata and not _allowed(d.metadata[sc.META_ACL], interaction.principal)
-    ]
-    leaked = [d for d in denied if d in used_ids]
+    used = _used(support(interaction))
+    principal = interaction.principal
+    denied_docs = [d for d in docs if sc.META_ACL in d.metadata and not _allowed(d.metadata[sc.META_ACL], principal)]
+    denied = [d.id for d in denied_docs]
+    leaked = [d.id for d in denied_docs if id(d) in used]
     value = 0.0 if leaked else (0.5 if denied else 1.0)
     label = "leaked" if leaked else ("over_retrieved" if denied else "ok")
     explanation = (

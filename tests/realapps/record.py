@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import importlib
 import json
 import os
 import sys
@@ -54,45 +55,52 @@ def _mre(provider: TracerProvider) -> list[str]:
 
 def _openllmetry(provider: TracerProvider) -> list[str]:
     os.environ["TRACELOOP_TRACE_CONTENT"] = "true"
-    from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
-    from opentelemetry.instrumentation.chromadb import ChromaInstrumentor
-    from opentelemetry.instrumentation.langchain import LangchainInstrumentor
-    from opentelemetry.instrumentation.llamaindex import LlamaIndexInstrumentor
-    from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+    return _instrument_each(
+        provider,
+        [
+            (f"opentelemetry-instrumentation-{name}", f"opentelemetry.instrumentation.{name}", cls)
+            for name, cls in (
+                ("openai", "OpenAIInstrumentor"),
+                ("anthropic", "AnthropicInstrumentor"),
+                ("chromadb", "ChromaInstrumentor"),
+                ("langchain", "LangchainInstrumentor"),
+                ("llamaindex", "LlamaIndexInstrumentor"),
+            )
+        ],
+    )
 
-    for instrumentor in (
-        OpenAIInstrumentor(),
-        AnthropicInstrumentor(),
-        ChromaInstrumentor(),
-        LangchainInstrumentor(),
-        LlamaIndexInstrumentor(),
-    ):
-        instrumentor.instrument(tracer_provider=provider)
-    return [
-        "opentelemetry-instrumentation-openai",
-        "opentelemetry-instrumentation-anthropic",
-        "opentelemetry-instrumentation-chromadb",
-        "opentelemetry-instrumentation-langchain",
-        "opentelemetry-instrumentation-llamaindex",
-    ]
+
+def _instrument_each(provider: TracerProvider, instrumentors: list[tuple[str, str, str]]) -> list[str]:
+    """(package, module, class) each; one that is not installed here is left out, and said so (the
+    tests record the raw-client apps in an environment that has only the client instrumentors)."""
+    packages = []
+    for package, module, cls in instrumentors:
+        try:
+            instrumentor = getattr(importlib.import_module(module), cls)
+        except ImportError:
+            print(f"{package} is not installed: not instrumented", file=sys.stderr)
+            continue
+        instrumentor().instrument(tracer_provider=provider)
+        packages.append(package)
+    return packages
 
 
 def _openinference(clients: bool) -> Callable[[TracerProvider], list[str]]:
+    frameworks = [
+        ("openinference-instrumentation-langchain", "openinference.instrumentation.langchain", "LangChainInstrumentor"),
+        (
+            "openinference-instrumentation-llama-index",
+            "openinference.instrumentation.llama_index",
+            "LlamaIndexInstrumentor",
+        ),
+    ]
+    client_instrumentors = [
+        ("openinference-instrumentation-openai", "openinference.instrumentation.openai", "OpenAIInstrumentor"),
+        ("openinference-instrumentation-anthropic", "openinference.instrumentation.anthropic", "AnthropicInstrumentor"),
+    ]
+
     def setup(provider: TracerProvider) -> list[str]:
-        from openinference.instrumentation.langchain import LangChainInstrumentor
-        from openinference.instrumentation.llama_index import LlamaIndexInstrumentor
-
-        LangChainInstrumentor().instrument(tracer_provider=provider)
-        LlamaIndexInstrumentor().instrument(tracer_provider=provider)
-        packages = ["openinference-instrumentation-langchain", "openinference-instrumentation-llama-index"]
-        if clients:
-            from openinference.instrumentation.anthropic import AnthropicInstrumentor
-            from openinference.instrumentation.openai import OpenAIInstrumentor
-
-            OpenAIInstrumentor().instrument(tracer_provider=provider)
-            AnthropicInstrumentor().instrument(tracer_provider=provider)
-            packages += ["openinference-instrumentation-openai", "openinference-instrumentation-anthropic"]
-        return packages
+        return _instrument_each(provider, frameworks + (client_instrumentors if clients else []))
 
     return setup
 
@@ -182,7 +190,7 @@ def _versions(names: list[str]) -> dict[str, str]:
     return out
 
 
-def record(instrumentation: str, only: set[str] | None = None) -> None:
+def record(instrumentation: str, only: set[str] | None = None, out: Path = OUT) -> None:
     from tests.realapps.apps import APPS
     from tests.realapps.model import start_server
 
@@ -195,7 +203,7 @@ def record(instrumentation: str, only: set[str] | None = None) -> None:
     trace.set_tracer_provider(provider)
     packages = INSTRUMENTATIONS[instrumentation](provider)
     server = start_server()
-    target = OUT / instrumentation
+    target = out / instrumentation
     target.mkdir(parents=True, exist_ok=True)
     try:
         for app, mode in RUNS:
@@ -220,8 +228,8 @@ def record(instrumentation: str, only: set[str] | None = None) -> None:
             }
             path = target / f"{name}.json.gz"
             # mtime=0: the same recording gives the same bytes.
-            with gzip.GzipFile(path, "wb", mtime=0) as out:
-                out.write(json.dumps(recorded, indent=None, sort_keys=True).encode())
+            with gzip.GzipFile(path, "wb", mtime=0) as gz:
+                gz.write(json.dumps(recorded, indent=None, sort_keys=True).encode())
             print(f"{instrumentation}/{name}: {len(spans)} spans, {len(answers)} answers -> {path}")
     finally:
         server.stop()
@@ -231,8 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("instrumentation", choices=sorted(INSTRUMENTATIONS))
     parser.add_argument("--only", action="append", help="APP-MODE to record (repeatable); default: all")
+    parser.add_argument("--out", type=Path, default=OUT, help="folder of the recordings (default tests/fixtures/apps)")
     args = parser.parse_args(argv)
-    record(args.instrumentation, set(args.only) if args.only else None)
+    record(args.instrumentation, set(args.only) if args.only else None, args.out)
     return 0
 
 
