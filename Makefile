@@ -10,7 +10,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 INSTALL := -e .
 TYPECHECK := build/typecheck
 
-.PHONY: demo test bench lint promtool clean
+.PHONY: demo test bench lint promtool clean record-apps
 
 demo: $(VENV)/.demo-installed
 	$(BIN)/mre demo
@@ -20,6 +20,11 @@ test: $(VENV)/.test-installed promtool
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python benchmarks/run.py
+
+# Re-record the real-application matrix (tests/fixtures/apps/): one virtualenv per instrumentation at
+# the versions pinned in tests/realapps/requirements/. Needs the package registry; not part of `test`.
+record-apps:
+	bash tests/realapps/record_all.sh
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .

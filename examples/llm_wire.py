@@ -129,21 +129,30 @@ def response_object(response_id: str, model: str, answer: str, prompt_tokens: in
 
 
 def response_stream(response_id: str, model: str, answer: str, prompt_tokens: int) -> Iterator[bytes]:
+    """The event sequence of the Responses API, in full: the SDK's ``responses.stream()`` helper
+    builds its snapshot from the item and content-part events."""
     final = response_object(response_id, model, answer, prompt_tokens)
     started = {**final, "status": "in_progress", "output": []}
-    yield sse({"type": "response.created", "response": started, "sequence_number": 0}, "response.created")
-    for n, piece in enumerate(_pieces(answer), start=1):
-        event = {
-            "type": "response.output_text.delta",
-            "delta": piece,
-            "item_id": f"msg_{response_id}",
-            "output_index": 0,
-            "content_index": 0,
-            "sequence_number": n,
-            "logprobs": [],
-        }
-        yield sse(event, "response.output_text.delta")
-    yield sse({"type": "response.completed", "response": final, "sequence_number": 10_000}, "response.completed")
+    item_id = f"msg_{response_id}"
+    item = {"type": "message", "id": item_id, "role": "assistant", "status": "in_progress", "content": []}
+    part = {"type": "output_text", "text": "", "annotations": []}
+    where = {"item_id": item_id, "output_index": 0, "content_index": 0}
+    n = 0
+
+    def event(kind: str, **body: Any) -> bytes:
+        nonlocal n
+        n += 1
+        return sse({"type": kind, "sequence_number": n, **body}, kind)
+
+    yield event("response.created", response=started)
+    yield event("response.output_item.added", output_index=0, item=item)
+    yield event("response.content_part.added", part=part, **where)
+    for piece in _pieces(answer):
+        yield event("response.output_text.delta", delta=piece, logprobs=[], **where)
+    yield event("response.output_text.done", text=answer, logprobs=[], **where)
+    yield event("response.content_part.done", part={**part, "text": answer}, **where)
+    yield event("response.output_item.done", output_index=0, item=final["output"][0])
+    yield event("response.completed", response=final)
 
 
 # --- OpenAI embeddings and moderations ------------------------------------------------------------

@@ -20,6 +20,7 @@ from mre import semconv as sc
 from mre.exporters.forward import OtlpForwarder
 from mre.model import Evaluation
 from mre.processor.assembly import TraceAssembler
+from mre.processor.coverage import REASONS as UNSCORED_REASONS
 from mre.processor.calibration import CalibrationMonitor
 from mre.processor.drift import DriftMonitor
 from mre.processor.health import BAD_INPUT
@@ -109,6 +110,7 @@ class PrometheusSink:
             registry=registry,
         )
         self._outcome_series: set[tuple[str, str, str, str]] = set()
+        self._services_seen: set[str] = set()
         self.judge_decisions = Counter(
             "mre_judge_decisions",
             "Why each answer was or was not escalated to a judge (cascade decisions)",
@@ -127,6 +129,12 @@ class PrometheusSink:
         service = self._service(interaction.service or self._default_service)
         model = self._model(interaction.model)
         exemplar = {"trace_id": interaction.trace_id}
+        if service not in self._services_seen:
+            # Every reason exists at 0 from a service's first answer: rates start from 0, and the
+            # coverage panels show "none" rather than "no data".
+            self._services_seen.add(service)
+            for reason in UNSCORED_REASONS:
+                self.unscored.labels(service, reason)
         self.interactions.labels(service, model).inc()
         for name, score in evaluation.scores.items():
             self.scores.labels(service, model, name).observe(score.value, exemplar=exemplar)

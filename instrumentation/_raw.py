@@ -5,9 +5,10 @@ langchain-anthropic call) returns a ``LegacyAPIResponse`` whose ``parse()`` give
 ``with_streaming_response`` returns an ``APIResponse`` whose body is read only when the app asks.
 Both reach our wrapper of ``create`` with the raw object as the result.
 
-- Raw, not streamed: the body is already read and ``parse()`` caches what it returns, so we parse
-  once ourselves and the app gets the very same object from its own call.
-- Raw and streamed, or a streaming response: ``parse()`` is proxied; what it returns ends the span
+- Raw, not streamed, sync: the body is already read and ``parse()`` caches what it returns, so we
+  parse once ourselves and the app gets the very same object from its own call.
+- Async (``parse()`` is a coroutine there), raw and streamed: ``parse()`` is proxied;
+  likewise for a streamed raw response or a streaming response: what ``parse()`` returns ends the span
   (a stream is handed back traced). An app that reads the body itself (``iter_lines``) gets its span
   ended at ``close()`` with no output recorded: the processor counts that answer as not captured.
 """
@@ -30,9 +31,12 @@ def is_raw_response(result: Any) -> bool:
     return hasattr(result, "http_response") and callable(getattr(result, "parse", None))
 
 
-def _is_streaming_response(result: Any) -> bool:
-    """APIResponse / AsyncAPIResponse (``with_streaming_response``): the body is not read yet."""
-    return callable(getattr(result, "iter_lines", None)) and callable(getattr(result, "close", None))
+def _body_read(result: Any) -> bool:
+    """Whether the response body is already in memory (a legacy raw response, or an APIResponse whose
+    HTTP response is closed after reading), so that parsing it costs the app nothing."""
+    if not callable(getattr(result, "iter_lines", None)):
+        return True  # openai's LegacyAPIResponse: read eagerly
+    return bool(getattr(getattr(result, "http_response", None), "is_closed", False))
 
 
 @never_raise(None)
@@ -42,14 +46,15 @@ def _eager_parse(result: Any) -> Any:
 
 def wrap_raw(result: Any, streamed: bool, on_parsed: OnParsed, on_closed: OnClosed) -> Any:
     """What the app gets back instead of ``result``."""
-    if not streamed and not _is_streaming_response(result):
-        parsed = _eager_parse(result)
+    asynchronous = inspect.iscoroutinefunction(getattr(type(result), "parse", None))
+    if not streamed and not asynchronous and _body_read(result):
+        parsed = _eager_parse(result)  # cached by the SDK: the app's own parse() returns this object
         if parsed is None:
             on_closed()
         else:
             on_parsed(parsed)
         return result
-    if inspect.iscoroutinefunction(getattr(type(result), "parse", None)):
+    if asynchronous:
         return _AsyncRawResponse(result, on_parsed, on_closed)
     return _RawResponse(result, on_parsed, on_closed)
 

@@ -125,9 +125,8 @@ def _serve(args: argparse.Namespace) -> int:
     import os
 
     from mre.exporters.serve import start_service
-    from mre.processor.service import ServiceConfig
-
     from mre.metadata import ENV_METADATA_KEYS, parse_metadata_keys
+    from mre.processor.service import ServiceConfig
 
     token = args.token or os.environ.get("MRE_TOKEN") or None
     try:

@@ -74,7 +74,7 @@ class _Tree:
         self.parent = {s.span_id: s.parent_span_id for s in spans}
 
     def ancestors(self, span_id: int) -> list[int]:
-        out = []
+        out: list[int] = []
         current = self.parent.get(span_id)
         while current is not None and len(out) < MAX_DEPTH:
             out.append(current)
@@ -397,7 +397,7 @@ def _place_guardrails(
 
 
 def _read(spans: Sequence[SpanRecord]) -> list[_Node]:
-    nodes = []
+    nodes: list[_Node] = []
     for span in spans:
         try:
             stages = read_span(span)

@@ -41,7 +41,8 @@ _TOOL_ROLES = frozenset({"tool", "function", "ipython"})
 # One line, anchored at its start, every quantifier bounded: no pattern here can backtrack over
 # more than a line's first ~80 characters.
 _QUESTION = re.compile(
-    r"^[ \t#*>]{0,8}(?:the\s{1,4})?(?:user'?s?\s{1,4}|original\s{1,4}|standalone\s{1,4}|follow[- ]up\s{1,4})?"
+    r"^[ \t#*>]{0,8}(?:(?:please\s{1,4})?(?:answer|respond\s{1,4}to|address)\s{1,4})?(?:the\s{1,4})?"
+    r"(?:following\s{1,4})?(?:user'?s?\s{1,4}|original\s{1,4}|standalone\s{1,4}|follow[- ]up\s{1,4})?"
     r"(?:question|query|q)\s{0,4}(?:\([^)\n]{0,30}\))?\s{0,4}(?::|-\s|is\s{1,4}as\s{1,4}follows\s{0,4}:)\s*",
     re.I,
 )
@@ -310,31 +311,29 @@ def _question_of(sections: _Sections) -> tuple[str | None, list[str] | None]:
     if sections.context:
         tail = _paragraphs(sections.context[-1])
         if len(tail) > 1 and tail[-1][-1].rstrip().endswith("?"):
-            question = tail[-1]
             sections.context[-1] = [line for p in tail[:-1] for line in (*p, "")]
-            return _join(question), None
+            return _join(tail[-1]), None
     paragraphs = _paragraphs(sections.text)
     return (_join(paragraphs[-1]), None) if paragraphs else (None, None)
 
 
-def _system_context(text: str) -> list[list[str]]:
-    """Context in a system message: marked sections, else the paragraphs after instructions that
-    refer to it ("use the following pieces of retrieved context")."""
-    sections = _sections(text)
-    if sections.context:
-        return sections.context
-    paragraphs = _paragraphs(sections.text)
+def _after_instructions(paragraphs: list[list[str]]) -> list[list[str]]:
+    """Unmarked context: the paragraphs after leading instructions that refer to it ("use the
+    following pieces of retrieved context"); nothing when the instructions do not."""
     instructions = 0
     while instructions < len(paragraphs) and _instruction_like(paragraphs[instructions]):
         instructions += 1
     rest = paragraphs[instructions:]
-    if (
-        not instructions
-        or not rest
-        or not any(_REFERS_TO_CONTEXT.search(" ".join(p)) for p in paragraphs[:instructions])
-    ):
+    refers = any(_REFERS_TO_CONTEXT.search(" ".join(p)) for p in paragraphs[:instructions])
+    if not instructions or not rest or not refers:
         return []
     return [[line for p in rest for line in (*p, "")]]
+
+
+def _system_context(text: str) -> list[list[str]]:
+    """Context in a system message: marked sections, else the paragraphs after its instructions."""
+    sections = _sections(text)
+    return sections.context or _after_instructions(_paragraphs(sections.text))
 
 
 def parse_prompt(messages: Sequence[Message] | None, system_prompt: str | None = None) -> PromptParts:
@@ -345,8 +344,10 @@ def parse_prompt(messages: Sequence[Message] | None, system_prompt: str | None =
     if last_user is None:
         return PromptParts(None)
     sections = _sections(messages[last_user].content)
-    question, _ = _question_of(sections)
+    question, bare = _question_of(sections)
     blocks: list[list[str]] = [block for block in sections.context if _join(block)]
+    if not blocks:  # RetrievalQA's "stuff" prompt: instructions, the passages, then the question
+        blocks = _after_instructions([p for p in _paragraphs(sections.text) if p != bare])
     # Retrieval as a tool call: the results come back after the question.
     blocks.extend(m.content.splitlines() for m in messages[last_user + 1 :] if m.role in _TOOL_ROLES and m.content)
     if not blocks:

@@ -40,7 +40,7 @@ def restore_openai() -> Iterator[None]:
     saved = {
         (owner, name): owner.__dict__[name]
         for owner in owners
-        for name in ("create", "request")
+        for name in ({p.method for p in PATCHES} | {"request"})
         if name in owner.__dict__
     }
     yield

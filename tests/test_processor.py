@@ -126,6 +126,19 @@ def test_evaluation_records_are_parented_to_the_generation_span(
     assert faithfulness.attributes[sc.GEN_AI_EVALUATION_SCORE_VALUE] == 0.0
     assert faithfulness.attributes[sc.GEN_AI_EVALUATION_SCORE_LABEL] == "unsupported"
     assert "90 day" in faithfulness.attributes[sc.GEN_AI_EVALUATION_EXPLANATION]
+    # The answer failed an SLO: every record says why (the README promises the cause on records).
+    assert {r.attributes[sc.MRE_FAILURE_CAUSE] for r in records} == {"generation"}
+
+
+def test_a_good_answer_has_no_failure_cause_on_its_records(
+    embedded,
+    log_exporter: InMemoryLogRecordExporter,  # type: ignore[no-untyped-def]
+) -> None:
+    provider, setup, _, _ = embedded
+    rag_trace(provider, "Customers may request a refund within 30 days of delivery, except for customized items.")
+    setup.processor.force_flush()
+    records = [r.log_record for r in log_exporter.get_finished_logs()]
+    assert records and not any(sc.MRE_FAILURE_CAUSE in r.attributes for r in records)
 
 
 def test_a_failing_scorer_costs_only_its_own_score() -> None:

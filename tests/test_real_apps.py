@@ -266,3 +266,45 @@ def test_other_instrumentations_live(instrumentation: str, tmp_path: Path) -> No
     for path in paths:
         # No chromadb instrumentation here: the context is the prompt's, which names no ACL.
         check_path(matrix.replay(path), (frozenset({"permission_leak"}), matrix.NO_ACL_IN_PROMPT))
+
+
+def test_mre_serve_maps_metadata_names_for_third_party_spans(tmp_path: Path) -> None:
+    """An index that calls its metadata something else (``revision``, ``readers``): with
+    ``--metadata-keys`` the superseded version and the leak are still found in OpenInference's spans
+    sent over OTLP; without it they cannot be (and the skips say so)."""
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    from mre.exporters.serve import start_service
+    from mre.processor.service import ServiceConfig
+    from tests.test_dialects import Collect, readable_spans
+    from tests.test_service import wait_for
+
+    recorded = matrix.load(matrix.FIXTURES / "openinference-framework" / "langchain-invoke.json.gz")
+    renames = {'"version"': '"revision"', '"acl"': '"readers"', '"status"': '"state"'}
+    for span in recorded["spans"]:
+        for key, value in span["attributes"].items():
+            if isinstance(value, str) and key.endswith("document.metadata"):
+                for old, new in renames.items():
+                    value = value.replace(old, new)
+                span["attributes"][key] = value
+
+    def found(metadata_keys: dict[str, str]) -> matrix.PathResult:
+        collect = Collect()
+        running = start_service(
+            ServiceConfig(listen="127.0.0.1:0", grace_s=0.1, timeout_s=2.0, metadata_keys=metadata_keys),
+            metrics="127.0.0.1:0",
+            extra_sinks=[collect],
+        )
+        exporter = OTLPSpanExporter(endpoint=f"127.0.0.1:{running.port}", insecure=True)
+        try:
+            assert exporter.export(readable_spans(recorded)).name == "SUCCESS"
+            wait_for(lambda: len(collect.evaluations) == len(CASES))
+        finally:
+            exporter.shutdown()
+            running.stop(drain_timeout_s=2)
+        return matrix.evaluate(collect.evaluations, "openinference-framework", "langchain", "invoke")
+
+    mapped = found({"version": "revision", "acl": "readers", "status": "state"})
+    assert mapped.missed == [] and not mapped.false_failures
+    unmapped = found({})
+    assert set(unmapped.missed) == {"permission_leak"}  # versions still tell by updated_at; ACLs cannot
