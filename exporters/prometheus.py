@@ -20,8 +20,8 @@ from mre import semconv as sc
 from mre.exporters.forward import OtlpForwarder
 from mre.model import Evaluation
 from mre.processor.assembly import TraceAssembler
-from mre.processor.coverage import REASONS as UNSCORED_REASONS
 from mre.processor.calibration import CalibrationMonitor
+from mre.processor.coverage import REASONS as UNSCORED_REASONS
 from mre.processor.drift import DriftMonitor
 from mre.processor.health import BAD_INPUT
 from mre.processor.judges.cascade import DECISIONS
