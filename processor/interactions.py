@@ -331,15 +331,14 @@ def _assign_by_content(retrievals: Sequence[Retrieval], generations: Sequence[Ge
 def _normalized(retrieval: Retrieval, keys: Mapping[str, str]) -> Retrieval:
     if retrieval.documents is None:
         return retrieval
-    docs = []
-    changed = False
-    for doc in retrieval.documents:
-        metadata = normalize_metadata(doc.metadata, keys)
-        if metadata is not doc.metadata:
-            changed = True
-            doc = replace(doc, metadata=metadata)
-        docs.append(doc)
-    return replace(retrieval, documents=tuple(docs)) if changed else retrieval
+    docs = tuple(_normalized_doc(d, keys) for d in retrieval.documents)
+    changed = any(a is not b for a, b in zip(docs, retrieval.documents, strict=True))
+    return replace(retrieval, documents=docs) if changed else retrieval
+
+
+def _normalized_doc(doc: Document, keys: Mapping[str, str]) -> Document:
+    metadata = normalize_metadata(doc.metadata, keys)
+    return doc if metadata is doc.metadata else replace(doc, metadata=metadata)
 
 
 def _has_text(retrievals: Sequence[Retrieval]) -> bool:
@@ -451,10 +450,12 @@ def build_interactions(spans: Sequence[SpanRecord], options: ReadOptions | None 
                 for r_index, r in enumerate(retrievals)
                 if r_index not in claimed and window_start <= r.start_ns and r.end_ns <= gen.start_ns
             ]
-        parts = parse_prompt(gen.input_messages, gen.system_prompt)
-        passages = [replace(d, metadata=normalize_metadata(d.metadata, options.metadata_keys)) for d in parts.documents]
-        fed = _with_prompt_context(fed, gen, passages)
-        question = _first([r.query for r in reversed(fed)]) or parts.question
+        question = _first([r.query for r in reversed(fed)])
+        complete = _has_text(fed) and all(d.content for r in fed for d in r.documents or ())
+        if question is None or not complete:  # the prompt is read only for what the spans lack
+            parts = parse_prompt(gen.input_messages, gen.system_prompt)
+            fed = _with_prompt_context(fed, gen, [_normalized_doc(d, options.metadata_keys) for d in parts.documents])
+            question = _first([r.query for r in reversed(fed)]) or parts.question
         out.append(
             Interaction(
                 trace_id=trace_id,
