@@ -97,6 +97,14 @@ def openai_shapes(url: str) -> dict[str, Callable[..., Any]]:
                 pass
             return stream.get_final_response().output_text
 
+    async def async_responses_raw() -> str:
+        response = await aio.responses.with_raw_response.create(model=MODEL, input=MESSAGES[0]["content"])
+        return response.parse().output_text
+
+    async def async_responses_streaming() -> str:
+        async with aio.responses.with_streaming_response.create(model=MODEL, input=MESSAGES[0]["content"]) as r:
+            return (await r.parse()).output_text
+
     def root_raw() -> str:  # langchain-openai's Responses path: client.with_raw_response.responses
         return sync.with_raw_response.responses.create(model=MODEL, input=MESSAGES[0]["content"]).parse().output_text
 
@@ -113,6 +121,8 @@ def openai_shapes(url: str) -> dict[str, Callable[..., Any]]:
         "async parse": async_parse,
         "responses raw": responses_raw,
         "responses stream helper": responses_stream,
+        "async responses raw": async_responses_raw,
+        "async responses streaming response": async_responses_streaming,
         "client-level raw responses": root_raw,
     }
 
