@@ -49,17 +49,9 @@ def make_interactions(
 
 
 def _clear_caches() -> None:
-    import importlib
+    from mre.processor.scorers._cache import clear_all
 
-    from mre.processor.scorers import _context, text
-
-    faithfulness = importlib.import_module("mre.processor.scorers.faithfulness")  # the module, not the function
-    text.analyze.cache_clear()
-    text.is_abstention.cache_clear()
-    _context._document_units.cache_clear()
-    _context._units_cached.cache_clear()
-    faithfulness.claim_verdicts.cache_clear()
-    faithfulness._faithfulness.cache_clear()
+    clear_all()
 
 
 def run(n: int = 2000) -> dict[str, Any]:

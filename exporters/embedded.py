@@ -73,7 +73,7 @@ def install_embedded(
     metrics = PrometheusSink(registry, default_service=default_service)
     sinks: list[EvaluationSink] = [metrics, EvaluationEventSink(logger_provider, strip_content), *extra_sinks]
     pipeline = ScoringPipeline(scorers, slos, sinks)
-    monitors = add_behaviour_monitors(pipeline, registry)
+    monitors = add_behaviour_monitors(pipeline, registry, labels=metrics.labels)
     keys = metadata_keys if metadata_keys is not None else metadata_keys_from_env()
     processor = BehaviorSpanProcessor(
         pipeline,

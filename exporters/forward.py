@@ -9,11 +9,12 @@ downstream, still queued at shutdown) is counted by reason. ``close`` drains wha
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,7 @@ from mre.exporters.evaluation_events import evaluation_attributes
 from mre.model import Evaluation
 from mre.processor.otlp import Origin
 from mre.processor.spans import SpanRecord
-from mre.processor.strip import is_content_key, keep_event, score_attributes, strip_documents
+from mre.processor.strip import is_safe, keep_event, score_attributes, strip_documents
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ RETRYABLE = frozenset(
     {
         grpc.StatusCode.UNAVAILABLE,
         grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,  # throttling (a size refusal is told apart: _too_large)
         grpc.StatusCode.ABORTED,
         grpc.StatusCode.CANCELLED,
         grpc.StatusCode.OUT_OF_RANGE,
@@ -56,6 +57,11 @@ RETRYABLE = frozenset(
 DROP_QUEUE_FULL = "queue_full"
 DROP_REJECTED = "rejected"
 DROP_SHUTDOWN = "shutdown"
+DROP_TOO_LARGE = "too_large"  # one span or record over the request limit: it can never be delivered
+SPANS = "spans"
+LOGS = "logs"
+# What a gRPC receiver takes by default (the collector's OTLP receiver too): 4 MiB.
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024 - 64 * 1024
 
 
 @dataclass
@@ -95,25 +101,34 @@ def enrich(span: Span, evaluation: Evaluation | None, strip_content: bool = Fals
         for event in kept:
             _strip(event.attributes)
             copy.events.append(event)
+        copy.status.message = ""  # an error's message may quote the input
     if evaluation is not None:
         copy.attributes.extend(_kv(k, v) for k, v in score_attributes(evaluation).items())
     return copy
 
 
 def _strip(attributes: Any) -> None:
-    """Remove content in place from a repeated KeyValue field (documents keep ids and metadata)."""
+    """Keep in place only what may leave (``mre.processor.strip``): a repeated KeyValue field."""
     kept = []
     for kv in attributes:
-        if is_content_key(kv.key):
-            continue
         if kv.key == sc.GEN_AI_RETRIEVAL_DOCUMENTS:
             stripped = strip_documents(kv.value.string_value)
-            if stripped is None:
-                continue
-            kv = _kv(kv.key, stripped)
-        kept.append(kv)
+            if stripped is not None:
+                kept.append(_kv(kv.key, stripped))
+        elif is_safe(kv.key, _plain(kv.value)):
+            kept.append(kv)
     del attributes[:]
     attributes.extend(kept)
+
+
+def _plain(value: AnyValue) -> Any:
+    """Enough of an AnyValue to tell text from numbers (nested lists and maps count as text)."""
+    kind = value.WhichOneof("value")
+    if kind in ("int_value", "double_value", "bool_value"):
+        return getattr(value, kind)
+    if kind == "array_value":
+        return [_plain(v) for v in value.array_value.values]
+    return ""
 
 
 def trace_request(
@@ -183,6 +198,16 @@ def logs_request(
 
 
 class OtlpForwarder:
+    """Sends what ``on_trace`` queues, from one daemon thread.
+
+    Bounded in items and in bytes. Batches of one kind are sent together up to ``max_request_bytes``
+    (the collector's and gRPC's default receive limit is 4 MiB); a trace larger than that is split
+    by span on the way in, and a single span larger than that is dropped (counted ``too_large``). A
+    downstream that rejects a request for its size makes the forwarder send smaller ones; a
+    permanent error is not retried (counted ``rejected``); ``UNAVAILABLE`` and throttling are retried
+    with exponential backoff. ``close`` drains until its deadline; what is left is counted
+    (``shutdown``), and a last log line says what was delivered and what was not, by reason."""
+
     def __init__(
         self,
         endpoint: str,
@@ -191,6 +216,8 @@ class OtlpForwarder:
         root_certificates: bytes | None = None,
         headers: Sequence[tuple[str, str]] = (),
         max_queue_items: int = 200_000,
+        max_queue_bytes: int = 256 * 1024 * 1024,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         timeout_s: float = 10.0,
         initial_backoff_s: float = 0.1,
         max_backoff_s: float = 5.0,
@@ -203,10 +230,10 @@ class OtlpForwarder:
             self._channel = grpc.secure_channel(endpoint, grpc.ssl_channel_credentials(root_certificates))
         identity: Any = lambda payload: payload  # noqa: E731 - payloads are serialized when queued
         self._calls = {
-            "spans": self._channel.unary_unary(
+            SPANS: self._channel.unary_unary(
                 TRACES_METHOD, request_serializer=identity, response_deserializer=ExportTraceServiceResponse.FromString
             ),
-            "logs": self._channel.unary_unary(
+            LOGS: self._channel.unary_unary(
                 LOGS_METHOD, request_serializer=identity, response_deserializer=ExportLogsServiceResponse.FromString
             ),
         }
@@ -214,16 +241,21 @@ class OtlpForwarder:
         self.stats = ForwardStats()
         self._headers = tuple(headers)
         self._max_items = max_queue_items
+        self._max_bytes = max_queue_bytes
+        self.max_request_bytes = max_request_bytes
+        self._send_limit = max_request_bytes  # lowered when the downstream accepts less
         self._timeout = timeout_s
         self._initial_backoff = initial_backoff_s
         self._max_backoff = max_backoff_s
         self._queue: deque[_Batch] = deque()
         self._queued_items = 0
+        self._queued_bytes = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closing = threading.Event()
         self._closed = False
         self._deadline: float | None = None
+        self._full_log = _Throttled(logger, 10.0)
         self._thread = threading.Thread(target=self._run, name="mre-forwarder", daemon=True)
         self._thread.start()
 
@@ -231,73 +263,136 @@ class OtlpForwarder:
     def queued_items(self) -> int:
         return self._queued_items
 
+    @property
+    def queued_bytes(self) -> int:
+        return self._queued_bytes
+
     def on_trace(self, spans: Sequence[SpanRecord], evaluations: Sequence[Evaluation]) -> None:
         """The TraceWorker hook: queue the enriched trace and its evaluation records."""
         traces = trace_request(spans, evaluations, self.strip_content)
-        n_spans = sum(len(ss.spans) for rs in traces.resource_spans for ss in rs.scope_spans)
-        if n_spans:
-            self._enqueue(_Batch("spans", traces.SerializeToString(), n_spans))
+        for batch in _split(traces, SPANS, self.max_request_bytes, self.stats):
+            self._enqueue(batch)
         if evaluations:
             logs = logs_request(spans, evaluations, self.strip_content)
-            n_logs = sum(len(sl.log_records) for rl in logs.resource_logs for sl in rl.scope_logs)
-            if n_logs:
-                self._enqueue(_Batch("logs", logs.SerializeToString(), n_logs))
+            for batch in _split(logs, LOGS, self.max_request_bytes, self.stats):
+                self._enqueue(batch)
 
     def _enqueue(self, batch: _Batch) -> None:
+        size = len(batch.payload)
         with self._lock:
             if self._closed:
                 self.stats.drop(batch.kind, DROP_SHUTDOWN, batch.items)
                 return
-            if self._queued_items + batch.items > self._max_items:
+            if self._queued_items + batch.items > self._max_items or self._queued_bytes + size > self._max_bytes:
                 self.stats.drop(batch.kind, DROP_QUEUE_FULL, batch.items)
-                logger.warning(
-                    "forward queue full (%d items): dropped %d %s", self._queued_items, batch.items, batch.kind
-                )
-                return
-            self._queue.append(batch)
-            self._queued_items += batch.items
+                full = True
+            else:
+                self._queue.append(batch)
+                self._queued_items += batch.items
+                self._queued_bytes += size
+                full = False
+        if full:
+            self._full_log.warning(
+                "forward queue full (%d items, %d bytes): dropping what arrives [mre_forward_dropped_total]",
+                self._queued_items,
+                self._queued_bytes,
+            )
+            return
         self._wake.set()
+
+    def _take(self) -> list[_Batch]:
+        """The next request: consecutive batches of one kind, up to the send limit."""
+        with self._lock:
+            if not self._queue:
+                return []
+            first = self._queue[0]
+            taken, size = [first], len(first.payload)
+            for batch in itertools.islice(self._queue, 1, None):
+                if batch.kind != first.kind or size + len(batch.payload) > self._send_limit:
+                    break
+                taken.append(batch)
+                size += len(batch.payload)
+            return taken
+
+    def _done(self, taken: list[_Batch]) -> None:
+        with self._lock:
+            for batch in taken:
+                self._queue.popleft()
+                self._queued_items -= batch.items
+                self._queued_bytes -= len(batch.payload)
 
     def _run(self) -> None:
         backoff = self._initial_backoff
-        while True:
-            if not self._queue:
-                if self._closing.is_set():
-                    return
-                self._wake.wait(0.2)
-                self._wake.clear()
-                continue
-            batch = self._queue[0]
-            try:
-                self._calls[batch.kind](batch.payload, timeout=self._timeout, metadata=self._headers or None)
-            except grpc.RpcError as exc:
-                code = exc.code() if hasattr(exc, "code") else None
-                if code in RETRYABLE:
-                    self.stats.retries += 1
+        try:
+            while True:
+                taken = self._take()
+                if not taken:
                     if self._closing.is_set():
-                        remaining = (self._deadline or 0.0) - time.monotonic()
-                        if remaining <= 0:
-                            return
-                        time.sleep(min(backoff, remaining))
-                    else:
-                        self._closing.wait(backoff)
-                    backoff = min(self._max_backoff, backoff * 2)
+                        return
+                    self._wake.wait(0.2)
+                    self._wake.clear()
                     continue
-                logger.error("downstream %s rejected %d %s: %s", self.endpoint, batch.items, batch.kind, exc)
-                self._pop(batch)
-                self.stats.drop(batch.kind, DROP_REJECTED, batch.items)
-                continue
-            self._pop(batch)
-            self.stats.sent[batch.kind] += batch.items
-            backoff = self._initial_backoff
+                if self._closing.is_set() and time.monotonic() >= (self._deadline or 0.0):
+                    return  # close() counts what is left
+                kind, items = taken[0].kind, sum(b.items for b in taken)
+                # Concatenated messages of one type are one message: the batches merge for free.
+                payload = b"".join(b.payload for b in taken)
+                try:
+                    self._calls[kind](payload, timeout=self._timeout, metadata=self._headers or None)
+                except grpc.RpcError as exc:
+                    code = exc.code() if hasattr(exc, "code") else None
+                    if _too_large(exc):  # the downstream takes less than we send: send less
+                        self._send_limit = max(1024, len(payload) // 2)
+                        if len(taken) == 1 and not self._resplit(taken[0]):
+                            logger.error("downstream %s refused a %d-byte span batch", self.endpoint, len(payload))
+                            self._done(taken)
+                            self.stats.drop(kind, DROP_TOO_LARGE, items)
+                        continue
+                    if code in RETRYABLE:
+                        self.stats.retries += 1
+                        self._backoff(backoff)
+                        backoff = min(self._max_backoff, backoff * 2)
+                        continue
+                    logger.error("downstream %s rejected %d %s: %s", self.endpoint, items, kind, code)
+                    self._done(taken)
+                    self.stats.drop(kind, DROP_REJECTED, items)
+                    continue
+                self._done(taken)
+                self.stats.sent[kind] += items
+                backoff = self._initial_backoff
+        except Exception:  # the forwarder must not die silently: say so, and let close() count
+            logger.exception("forwarder stopped")
 
-    def _pop(self, batch: _Batch) -> None:
+    def _resplit(self, batch: _Batch) -> bool:
+        """Replace the head batch by pieces under the send limit; False when it cannot be cut."""
+        message = ExportTraceServiceRequest() if batch.kind == SPANS else ExportLogsServiceRequest()
+        message.ParseFromString(batch.payload)
+        stats = ForwardStats()
+        pieces = list(_split(message, batch.kind, self._send_limit, stats))
+        if len(pieces) <= 1:
+            return False
+        for (kind, reason), n in stats.dropped.items():
+            self.stats.drop(kind, reason, n)
         with self._lock:
             self._queue.popleft()
             self._queued_items -= batch.items
+            self._queued_bytes -= len(batch.payload)
+            for piece in reversed(pieces):
+                self._queue.appendleft(piece)
+                self._queued_items += piece.items
+                self._queued_bytes += len(piece.payload)
+        return True
+
+    def _backoff(self, seconds: float) -> None:
+        if self._closing.is_set():
+            remaining = (self._deadline or 0.0) - time.monotonic()
+            time.sleep(max(0.0, min(seconds, remaining)))
+        else:
+            self._closing.wait(seconds)
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Stop taking batches and drain within ``timeout_s``; what is left is counted as dropped."""
+        """Stop taking batches and drain within ``timeout_s``; what is left is counted as dropped, and
+        one line logs what was delivered and what was not."""
         with self._lock:
             if self._closed:
                 return
@@ -305,10 +400,100 @@ class OtlpForwarder:
         self._deadline = time.monotonic() + timeout_s
         self._closing.set()
         self._wake.set()
-        self._thread.join(timeout_s + self._timeout)
-        with self._lock:
+        self._thread.join(timeout_s + self._timeout + 1.0)
+        with self._lock:  # the sender has stopped (or is stuck past its deadline): nothing pops now
             for batch in self._queue:
                 self.stats.drop(batch.kind, DROP_SHUTDOWN, batch.items)
             self._queue.clear()
-            self._queued_items = 0
+            self._queued_items = self._queued_bytes = 0
         self._channel.close()
+        dropped = ", ".join(f"{n} {kind} {reason}" for (kind, reason), n in sorted(self.stats.dropped.items()))
+        logger.warning(
+            "forwarder to %s closed: delivered %d spans and %d evaluation records; dropped: %s",
+            self.endpoint,
+            self.stats.sent[SPANS],
+            self.stats.sent[LOGS],
+            dropped or "nothing",
+        )
+
+
+def _too_large(exc: grpc.RpcError) -> bool:
+    """The downstream's message size limit (gRPC says RESOURCE_EXHAUSTED, "larger than max")."""
+    code = exc.code() if hasattr(exc, "code") else None
+    details = (exc.details() if hasattr(exc, "details") else "") or ""
+    return code == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in details.lower()
+
+
+def _split(request: Any, kind: str, limit: int, stats: ForwardStats) -> Iterator[_Batch]:
+    """One request as batches of at most ``limit`` bytes, each a valid request of its own (resource
+    and scope kept); a single span or record over the limit is dropped and counted."""
+    payload = request.SerializeToString()
+    items = _count(request, kind)
+    if not items:
+        return
+    if len(payload) <= limit:
+        yield _Batch(kind, payload, items)
+        return
+    resources = request.resource_spans if kind == SPANS else request.resource_logs
+    for resource in resources:
+        scopes = resource.scope_spans if kind == SPANS else resource.scope_logs
+        for scope in scopes:
+            entries = scope.spans if kind == SPANS else scope.log_records
+            chunk: list[Any] = []
+            size = 0
+            for entry in entries:
+                entry_size = entry.ByteSize()
+                if entry_size + 1024 > limit:
+                    stats.drop(kind, DROP_TOO_LARGE, 1)
+                    continue
+                if chunk and size + entry_size + 1024 > limit:
+                    yield _chunk(request, kind, resource, scope, chunk)
+                    chunk, size = [], 0
+                chunk.append(entry)
+                size += entry_size + 16
+            if chunk:
+                yield _chunk(request, kind, resource, scope, chunk)
+
+
+def _chunk(request: Any, kind: str, resource: Any, scope: Any, entries: list[Any]) -> _Batch:
+    out = type(request)()
+    if kind == SPANS:
+        target = out.resource_spans.add()
+        target.resource.CopyFrom(resource.resource)
+        target.schema_url = resource.schema_url
+        part = target.scope_spans.add()
+        part.scope.CopyFrom(scope.scope)
+        part.schema_url = scope.schema_url
+        part.spans.extend(entries)
+    else:
+        target = out.resource_logs.add()
+        target.resource.CopyFrom(resource.resource)
+        part = target.scope_logs.add()
+        part.scope.CopyFrom(scope.scope)
+        part.log_records.extend(entries)
+    return _Batch(kind, out.SerializeToString(), len(entries))
+
+
+def _count(request: Any, kind: str) -> int:
+    if kind == SPANS:
+        return sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+    return sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
+
+
+class _Throttled:
+    """At most one line per ``every_s`` (with how many were held back), so a flood logs a trickle."""
+
+    def __init__(self, log: logging.Logger, every_s: float) -> None:
+        self._log, self._every = log, every_s
+        self._last = -1e18
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def warning(self, message: str, *args: Any) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last < self._every:
+                self._held += 1
+                return
+            held, self._held, self._last = self._held, 0, now
+        self._log.warning(message + (f" ({held} more like this)" if held else ""), *args)

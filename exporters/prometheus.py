@@ -7,10 +7,9 @@ The registry is injected so tests and embedders own it.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -25,39 +24,24 @@ from mre.processor.coverage import REASONS as UNSCORED_REASONS
 from mre.processor.drift import DriftMonitor
 from mre.processor.health import BAD_INPUT
 from mre.processor.judges.cascade import DECISIONS
+from mre.processor.labels import OTHER, UNKNOWN, LabelBounds, SeriesBudget
+from mre.processor.limits import CUTS
 from mre.processor.pipeline import ScoringPipeline
 from mre.processor.worker import WorkerStats
 
 SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
 SCORING_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
-OTHER = "other"
-UNKNOWN = "unknown"
 GOOD = "good"
 BAD = "bad"
 
 
-class BoundedLabel:
-    """Admits the first ``limit`` distinct values of a label; later ones become "other"."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._seen: set[str] = set()
-        self._lock = threading.Lock()
-
-    def __call__(self, value: str | None) -> str:
-        if not value:
-            return UNKNOWN
-        if value in self._seen:
-            return value
-        with self._lock:
-            if len(self._seen) < self._limit:
-                self._seen.add(value)
-                return value
-        return OTHER
-
-
 class PrometheusSink:
-    """An EvaluationSink that records each evaluation as metrics."""
+    """An EvaluationSink that records each evaluation as metrics.
+
+    Labels come from traffic, so they are bounded (``mre.processor.labels``): each value cleaned and
+    cut, each label capped in distinct values, each family capped in label sets (the rest fold into
+    the family's overflow set, counted in ``mre_metrics_series_overflow_total{metric}``). Children are
+    cached per label set: recording an answer is a few dict lookups, not a ``labels()`` call each."""
 
     def __init__(
         self,
@@ -67,11 +51,12 @@ class PrometheusSink:
         max_models: int = 50,
         max_services: int = 50,
         max_routes: int = 50,
+        labels: LabelBounds | None = None,
+        max_series: Mapping[str, int] | None = None,
     ) -> None:
         self._default_service = default_service
-        self._model = BoundedLabel(max_models)
-        self._service = BoundedLabel(max_services)
-        self._route = BoundedLabel(max_routes)
+        self.labels = labels or LabelBounds(max_services, max_models, max_routes)
+        caps = {**DEFAULT_MAX_SERIES, **(max_series or {})}
         self.interactions = Counter(
             sc.METRIC_INTERACTIONS,
             "Interactions (answers) scored by the behaviour processor",
@@ -109,8 +94,6 @@ class PrometheusSink:
             [sc.LABEL_EVALUATION, sc.LABEL_REASON],
             registry=registry,
         )
-        self._outcome_series: set[tuple[str, str, str, str]] = set()
-        self._services_seen: set[str] = set()
         self.judge_decisions = Counter(
             "mre_judge_decisions",
             "Why each answer was or was not escalated to a judge (cascade decisions)",
@@ -123,41 +106,95 @@ class PrometheusSink:
             buckets=SCORING_BUCKETS,
             registry=registry,
         )
+        families = {
+            sc.METRIC_INTERACTIONS: self.interactions,
+            sc.METRIC_EVALUATION_SCORE: self.scores,
+            sc.METRIC_SLO_EVENTS: self.slo_events,
+            sc.METRIC_FAILURES: self.failures,
+            sc.METRIC_INTERACTIONS_UNSCORED: self.unscored,
+            sc.METRIC_SCORER_SKIPPED: self.skipped,
+            "mre_judge_decisions": self.judge_decisions,
+        }
+        self.budgets = {name: SeriesBudget(caps[name]) for name in families}
+        self._families = {name: (metric, self.budgets[name]) for name, metric in families.items()}
+        self._children: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._services_seen: set[str] = set()
+        registry.register(_OverflowCollector(self.budgets))
+
+    def _child(self, family: str, key: tuple[str, ...], overflow: tuple[str, ...]) -> Any:
+        child = self._children.get((family, key))
+        if child is None:
+            metric, budget = self._families[family]
+            if not budget.admit(key):
+                return self._child(family, overflow, overflow) if key != overflow else metric.labels(*key)
+            child = self._children[(family, key)] = metric.labels(*key)
+        return child
 
     def on_evaluation(self, evaluation: Evaluation) -> None:
         interaction = evaluation.interaction
-        service = self._service(interaction.service or self._default_service)
-        model = self._model(interaction.model)
+        service = self.labels.service(interaction.service or self._default_service)
+        model = self.labels.model(interaction.model)
+        route = self.labels.route(interaction.route)
         exemplar = {"trace_id": interaction.trace_id}
         if service not in self._services_seen:
             # Every reason exists at 0 from a service's first answer: rates start from 0, and the
             # coverage panels show "none" rather than "no data".
             self._services_seen.add(service)
             for reason in UNSCORED_REASONS:
-                self.unscored.labels(service, reason)
-        self.interactions.labels(service, model).inc()
+                self._child(sc.METRIC_INTERACTIONS_UNSCORED, (service, reason), (OTHER, reason))
+        self._child(sc.METRIC_INTERACTIONS, (service, model), (OTHER, OTHER)).inc()
         for name, score in evaluation.scores.items():
-            self.scores.labels(service, model, name).observe(score.value, exemplar=exemplar)
+            self._child(sc.METRIC_EVALUATION_SCORE, (service, model, name), (OTHER, OTHER, name)).observe(
+                score.value, exemplar=exemplar
+            )
             escalation = score.details.get("escalation")
             if isinstance(escalation, dict) and escalation.get("decision") in DECISIONS:
-                self.judge_decisions.labels(name, escalation["decision"]).inc()
-        route = self._route(interaction.route)
+                decision = escalation["decision"]
+                self._child("mre_judge_decisions", (name, decision), (OTHER, decision)).inc()
         for outcome in evaluation.slo_outcomes:
-            key = (service, outcome.slo, route, model)
-            if key not in self._outcome_series:
-                # Both outcomes exist from the first event of a label set, so rate() sees the first
-                # bad event rise from 0 instead of a new series appearing with it.
-                self._outcome_series.add(key)
-                for name in (GOOD, BAD):
-                    self.slo_events.labels(service, outcome.slo, name, route, model)
-            self.slo_events.labels(service, outcome.slo, GOOD if outcome.good else BAD, route, model).inc()
+            slo = outcome.slo
+            good = self._child(
+                sc.METRIC_SLO_EVENTS, (service, slo, GOOD, route, model), (OTHER, slo, GOOD, OTHER, OTHER)
+            )
+            # Both outcomes exist from the first event of a label set, so rate() sees the first bad
+            # event rise from 0 instead of a new series appearing with it.
+            bad = self._child(sc.METRIC_SLO_EVENTS, (service, slo, BAD, route, model), (OTHER, slo, BAD, OTHER, OTHER))
+            (good if outcome.good else bad).inc()
         if evaluation.cause is not None:
-            self.failures.labels(service, evaluation.cause).inc()
+            self._child(sc.METRIC_FAILURES, (service, evaluation.cause), (OTHER, evaluation.cause)).inc()
         if evaluation.unscored is not None:
-            self.unscored.labels(service, evaluation.unscored).inc()
+            reason = evaluation.unscored
+            self._child(sc.METRIC_INTERACTIONS_UNSCORED, (service, reason), (OTHER, reason)).inc()
         for name, reason in evaluation.skipped.items():
-            self.skipped.labels(name, reason).inc()
+            self._child(sc.METRIC_SCORER_SKIPPED, (name, reason), (OTHER, reason)).inc()
         self.scoring_duration.observe(evaluation.duration_s)
+
+
+# Label sets per family (SECURITY.md: with MAX_LABEL_CHARS these keep /metrics under ~10 MB).
+DEFAULT_MAX_SERIES: Mapping[str, int] = {
+    sc.METRIC_INTERACTIONS: 1_000,
+    sc.METRIC_EVALUATION_SCORE: 500,  # x 23 lines each (21 buckets, sum, count)
+    sc.METRIC_SLO_EVENTS: 4_000,  # good and bad of 2,000 (service, slo, route, model)
+    sc.METRIC_FAILURES: 500,
+    sc.METRIC_INTERACTIONS_UNSCORED: 500,
+    sc.METRIC_SCORER_SKIPPED: 500,
+    "mre_judge_decisions": 200,
+}
+
+
+class _OverflowCollector(Collector):
+    def __init__(self, budgets: Mapping[str, SeriesBudget]) -> None:
+        self._budgets = budgets
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "mre_metrics_series_overflow",
+            "Recordings folded into a family's overflow label set because the family hit its series bound",
+            labels=["metric"],
+        )
+        for name, budget in sorted(self._budgets.items()):
+            family.add_metric([name], budget.overflow)
+        yield family
 
 
 class _Processor(Protocol):
@@ -201,6 +238,14 @@ class ProcessorHealthCollector(Collector):
         queue = GaugeMetricFamily("mre_processor_queue_spans", "Spans queued for the processor's worker")
         queue.add_metric([], p.queue_size)
         yield queue
+        queue_bytes = GaugeMetricFamily("mre_processor_queue_bytes", "Bytes of requests queued for the worker")
+        queue_bytes.add_metric([], getattr(p, "queue_bytes", 0))
+        yield queue_bytes
+        held = GaugeMetricFamily(
+            "mre_processor_pending_bytes", "Bytes held by traces waiting for their root (what they pin)"
+        )
+        held.add_metric([], p.assembler.pending_bytes)
+        yield held
         errors = CounterMetricFamily(
             "mre_processor_scorer_errors", "Scorer exceptions, by evaluation", labels=[sc.LABEL_EVALUATION]
         )
@@ -220,6 +265,14 @@ class ProcessorHealthCollector(Collector):
         incomplete.add_metric(["missing_parent"], p.stats.traces_missing_parent)
         incomplete.add_metric(["root_never_seen"], assembly.traces_timed_out)
         yield incomplete
+        truncated = CounterMetricFamily(
+            "mre_processor_content_truncated",
+            "Answer, question or document text cut to its analysed size (processor/limits.py), by field",
+            labels=["field"],
+        )
+        for field, count in sorted(CUTS.snapshot().items()):
+            truncated.add_metric([field], count)
+        yield truncated
         bad = CounterMetricFamily("mre_processor_bad_input", "Malformed or invalid input, by kind", labels=["kind"])
         for kind, count in sorted(BAD_INPUT.snapshot().items()):
             bad.add_metric([kind], count)
@@ -250,6 +303,9 @@ class ForwarderHealthCollector(Collector):
         queued = GaugeMetricFamily("mre_forward_queue_items", "Items waiting to be delivered downstream")
         queued.add_metric([], f.queued_items)
         yield queued
+        queued_bytes = GaugeMetricFamily("mre_forward_queue_bytes", "Bytes waiting to be delivered downstream")
+        queued_bytes.add_metric([], f.queued_bytes)
+        yield queued_bytes
 
 
 class DriftCollector(Collector):
@@ -388,11 +444,17 @@ class BehaviourMonitors:
 
 
 def add_behaviour_monitors(
-    pipeline: ScoringPipeline, registry: CollectorRegistry, feedback_traces: int = 20_000
+    pipeline: ScoringPipeline,
+    registry: CollectorRegistry,
+    feedback_traces: int = 20_000,
+    labels: LabelBounds | None = None,
 ) -> BehaviourMonitors:
     """Drift and human calibration as sinks of the pipeline, with their metrics on the registry: the
-    same wiring for the embedded processor and `mre serve`."""
-    monitors = BehaviourMonitors(DriftMonitor(), CalibrationMonitor(pipeline.slos, max_traces=feedback_traces))
+    same wiring for the embedded processor and `mre serve`; ``labels`` are the PrometheusSink's bounds."""
+    labels = labels or LabelBounds()
+    monitors = BehaviourMonitors(
+        DriftMonitor(labels=labels), CalibrationMonitor(pipeline.slos, max_traces=feedback_traces, labels=labels)
+    )
     pipeline.sinks.extend((monitors.drift, monitors.calibration))
     registry.register(DriftCollector(monitors.drift))
     registry.register(CalibrationCollector(monitors.calibration))

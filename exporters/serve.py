@@ -61,7 +61,8 @@ def start_service(
     feedback_traces: int = 20_000,
 ) -> RunningService:
     registry = registry if registry is not None else CollectorRegistry()
-    sinks: list[EvaluationSink] = [PrometheusSink(registry), *extra_sinks]
+    metrics_sink = PrometheusSink(registry)
+    sinks: list[EvaluationSink] = [metrics_sink, *extra_sinks]
     forwarder = None
     if forward:
         forwarder = OtlpForwarder(
@@ -73,7 +74,7 @@ def start_service(
         )
         registry.register(ForwarderHealthCollector(forwarder))
     pipeline = ScoringPipeline(scorers, slos, sinks)
-    monitors = add_behaviour_monitors(pipeline, registry, feedback_traces)
+    monitors = add_behaviour_monitors(pipeline, registry, feedback_traces, labels=metrics_sink.labels)
     service = BehaviorService(
         config,
         pipeline,

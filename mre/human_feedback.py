@@ -23,6 +23,7 @@ from mre import semconv as sc
 
 COMMENT_LIMIT = 500  # characters
 DEFAULT_THRESHOLD = 0.5  # a score passes at this; also pass/fail for a scorer no SLO gives a threshold to
+MAX_NAME_CHARS = 128  # evaluation names and annotators longer than this are cut
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")
 
@@ -68,7 +69,15 @@ def verdict_from_record(trace_id: str, span_id: str | None, attributes: Mapping[
     if span is not None and (not _HEX16.match(span) or span == "0" * 16):
         span = None  # no (valid) span: the verdict is on the trace's answer(s)
     annotator = attributes.get(sc.MRE_EVALUATION_ANNOTATOR)
-    return HumanVerdict(trace_id, str(name), passed, span, score, str(annotator) if annotator else None)
+    # What is kept of a verdict is bounded: a name and an annotator are identifiers, not text.
+    return HumanVerdict(
+        trace_id,
+        str(name)[:MAX_NAME_CHARS],
+        passed,
+        span,
+        score,
+        str(annotator)[:MAX_NAME_CHARS] if annotator else None,
+    )
 
 
 def _hex(value: str | int | None, digits: int, what: str) -> str | None:

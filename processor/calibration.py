@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 from mre import semconv as sc
 from mre.human_feedback import DEFAULT_THRESHOLD, HumanVerdict
 from mre.model import Evaluation
+from mre.processor.labels import LabelBounds
 from mre.slo import SLO
 
 UNKNOWN_TRACE = "unknown_trace"  # never scored here, or scored too long ago to remember
 NOT_SCORED = "not_scored"  # the trace was scored, but not by this evaluation
+DUPLICATE = "duplicate"  # the same (trace, evaluation, annotator) was counted already
 
 
 def automated_verdicts(evaluation: Evaluation, thresholds: Mapping[str, float]) -> dict[str, bool]:
@@ -81,6 +83,10 @@ class CalibrationMonitor:
     _pending: OrderedDict[str, list[tuple[float, HumanVerdict]]] = field(default_factory=OrderedDict)
     _pending_count: int = 0
     _recent: dict[tuple[str, str], deque[tuple[bool, bool]]] = field(default_factory=dict)
+    # The same bounded service labels as the other metrics; human verdicts already counted, so that a
+    # verdict sent twice (or forged two hundred times) counts once per (trace, evaluation, annotator).
+    labels: LabelBounds = field(default_factory=LabelBounds)
+    _seen_verdicts: OrderedDict[tuple[str, str, str], None] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -96,7 +102,7 @@ class CalibrationMonitor:
         trace_key = int(interaction.trace_id, 16)
         with self._lock:
             answer = (
-                interaction.service or "unknown",
+                self.labels.service(interaction.service),
                 int(interaction.span_id, 16),
                 self._names.setdefault(names, names),
                 bits,
@@ -118,7 +124,14 @@ class CalibrationMonitor:
 
     def on_verdict(self, verdict: HumanVerdict) -> None:
         now = self.clock()
+        key = (verdict.trace_id, verdict.evaluation, verdict.annotator or "")
         with self._lock:
+            if key in self._seen_verdicts:
+                self._count_unmatched(DUPLICATE)
+                return
+            self._seen_verdicts[key] = None
+            if len(self._seen_verdicts) > self.max_traces * 4:
+                self._seen_verdicts.popitem(last=False)
             scored = self._scored.get(int(verdict.trace_id, 16))
             if scored is not None:
                 self._match(verdict, scored)

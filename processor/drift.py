@@ -20,6 +20,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from mre.model import Evaluation
+from mre.processor.labels import LabelBounds
 from mre.processor.question_drift import QuestionComparison, compare_questions, question_vector
 
 BINS = np.linspace(0.0, 1.0, 11)
@@ -201,8 +202,11 @@ class DriftMonitor:
         clock: Callable[[], float] = time.time,
         max_series: int = 2000,
         max_question_series: int = 100,
+        labels: LabelBounds | None = None,
     ) -> None:
         self.window = window
+        # The same bounded service and model labels as the other metrics (one is "other" everywhere).
+        self.labels = labels or LabelBounds()
         self.min_samples = min_samples
         self.alpha = alpha
         self.min_effect = min_effect
@@ -225,7 +229,7 @@ class DriftMonitor:
 
     def on_evaluation(self, evaluation: Evaluation) -> None:
         interaction = evaluation.interaction
-        service, model = interaction.service or "unknown", interaction.model or "unknown"
+        service, model = self.labels.service(interaction.service), self.labels.model(interaction.model)
         # Hashing happens outside the lock: it is the costly part and touches nothing shared.
         vector = question_vector(interaction.question).astype(np.float16) if interaction.question else None
         with self._lock:

@@ -18,6 +18,7 @@ MALFORMED_ATTRIBUTE = "malformed_attribute"
 OVERSIZED_ATTRIBUTE = "oversized_attribute"
 UNAUTHENTICATED = "unauthenticated"
 INVALID_FEEDBACK = "invalid_feedback"  # a human verdict record that cannot be read
+UNREADABLE_SPAN = "unreadable_span"  # a span a dialect reader failed on (the rest of its trace is scored)
 
 
 class BadInputCounter:

@@ -30,7 +30,10 @@ from typing import TypeVar
 from mre import semconv as sc
 from mre.metadata import PROMPT_SOURCE, normalize_metadata
 from mre.model import Document, GuardrailCheck, Interaction, Message, Retrieval
+from mre.processor import limits
 from mre.processor.dialects import GenerationStage, GuardrailStage, RetrievalStage, read_span
+from mre.processor.health import BAD_INPUT, UNREADABLE_SPAN
+from mre.processor.limits import cut
 from mre.processor.prompt_context import parse_prompt
 from mre.processor.spans import SpanRecord, hex_trace_id
 
@@ -336,6 +339,32 @@ def _normalized(retrieval: Retrieval, keys: Mapping[str, str]) -> Retrieval:
     return replace(retrieval, documents=docs) if changed else retrieval
 
 
+def _bounded(fed: list[Retrieval]) -> list[Retrieval]:
+    """At most MAX_DOCUMENTS documents, each cut to MAX_DOCUMENT_CHARS (processor/limits.py)."""
+    out = []
+    budget = limits.MAX_DOCUMENTS
+    for retrieval in fed:
+        docs = retrieval.documents
+        if docs is None:
+            out.append(retrieval)
+            continue
+        kept = docs[:budget]
+        if len(kept) < len(docs):
+            limits.CUTS.record(limits.DOCUMENTS, len(docs) - len(kept))
+        budget -= len(kept)
+        long = [d for d in kept if d.content is not None and len(d.content) > limits.MAX_DOCUMENT_CHARS]
+        if long:
+            cut_ids = {id(d) for d in long}
+            kept = tuple(
+                replace(d, content=cut(d.content, limits.MAX_DOCUMENT_CHARS, limits.DOCUMENT))
+                if id(d) in cut_ids
+                else d
+                for d in kept
+            )
+        out.append(retrieval if kept is docs else replace(retrieval, documents=tuple(kept)))
+    return out
+
+
 def _normalized_doc(doc: Document, keys: Mapping[str, str]) -> Document:
     metadata = normalize_metadata(doc.metadata, keys)
     return doc if metadata is doc.metadata else replace(doc, metadata=metadata)
@@ -400,8 +429,9 @@ def _read(spans: Sequence[SpanRecord]) -> list[_Node]:
     for span in spans:
         try:
             stages = read_span(span)
-        except Exception:  # a reader bug must not cost the rest of the trace
-            logger.exception("could not read span %x of trace %x", span.span_id, span.trace_id)
+        except Exception as exc:  # a reader bug must not cost the rest of the trace (counted, logged rarely)
+            BAD_INPUT.record(UNREADABLE_SPAN, f"span {span.name!r} could not be read ({type(exc).__name__}: {exc})")
+            logger.debug("could not read span %x of trace %x", span.span_id, span.trace_id, exc_info=True)
             continue
         nodes.extend(_Node(span, stage) for stage in stages)
     return nodes
@@ -456,6 +486,7 @@ def build_interactions(spans: Sequence[SpanRecord], options: ReadOptions | None 
             parts = parse_prompt(gen.input_messages, gen.system_prompt)
             fed = _with_prompt_context(fed, gen, [_normalized_doc(d, options.metadata_keys) for d in parts.documents])
             question = _first([r.query for r in reversed(fed)]) or parts.question
+        fed = _bounded(fed)
         out.append(
             Interaction(
                 trace_id=trace_id,
@@ -465,10 +496,10 @@ def build_interactions(spans: Sequence[SpanRecord], options: ReadOptions | None 
                 provider=gen.provider,
                 model=gen.model,
                 response_id=gen.response_id,
-                question=question,
+                question=cut(question, limits.MAX_QUESTION_CHARS, limits.QUESTION),
                 system_prompt=gen.system_prompt,
                 input_messages=gen.input_messages,
-                answer=gen.answer,
+                answer=cut(gen.answer, limits.MAX_ANSWER_CHARS, limits.ANSWER),
                 retrievals=tuple(fed),
                 guardrails=tuple(_place_guardrails(guardrails, gen, window_start, window_end, question)),
                 principal=principal,

@@ -16,6 +16,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from mre.processor.assembly import Arena
 from mre.processor.health import BAD_INPUT, INVALID_SPAN, OVERSIZED_ATTRIBUTE
 from mre.processor.spans import SpanEvent, SpanRecord
 
@@ -118,11 +119,14 @@ _ZERO_SPAN = bytes(8)
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    """The valid spans of one request grouped by trace: ``trace_id -> [has_root, [(origin, span)...]]``."""
+    """The valid spans of one request grouped by trace: ``trace_id -> [has_root, [(origin, span)...]]``.
+
+    ``arena`` is the request's memory: every span held keeps all of it alive (upb), so the assembler
+    charges it whole while any span of the request is held (``mre.processor.assembly``)."""
 
     traces: dict[bytes, list[Any]]
     spans: int
-    bytes_per_span: int
+    arena: Arena
     rejected: int
     error: str | None
 
@@ -135,7 +139,7 @@ def decode_spans(request: ExportTraceServiceRequest, payload_bytes: int) -> Deco
     total = sum(len(ss.spans) for _, ss in scopes)
     traces: dict[bytes, list[Any]] = {}
     if not total:
-        return Decoded(traces, 0, 0, 0, None)
+        return Decoded(traces, 0, Arena(payload_bytes, 0), 0, None)
     rejected = 0
     error = None
     views: dict[int, ProtoAttributes] = {}
@@ -161,9 +165,8 @@ def decode_spans(request: ExportTraceServiceRequest, payload_bytes: int) -> Deco
                 group[0] = True
     if rejected:
         BAD_INPUT.record(INVALID_SPAN, error or "invalid span", rejected)
-    # Per-span sizes would cost a ByteSize() each; the request's average is exact in aggregate, and
-    # the gRPC message limit bounds any single request.
-    return Decoded(traces, total - rejected, payload_bytes // total + 64, rejected, error)
+    # The whole request is charged while any of its spans is held (what upb really keeps).
+    return Decoded(traces, total - rejected, Arena(payload_bytes + 64 * total, total - rejected), rejected, error)
 
 
 def to_record(item: tuple[Origin, Span]) -> SpanRecord:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import Status
 
 from mre.model import Evaluation
 from mre.processor.assembly import TraceAssembler
@@ -107,6 +108,9 @@ def enriched_span(span: ReadableSpan, evaluation: Evaluation | None, strip_conte
         ]
     if evaluation is not None:
         attributes.update(score_attributes(evaluation))
+    status = span.status
+    if strip_content and status.description:
+        status = Status(status.status_code)  # an error's message may quote the input
     return ReadableSpan(
         name=span.name,
         context=span.context,
@@ -116,7 +120,7 @@ def enriched_span(span: ReadableSpan, evaluation: Evaluation | None, strip_conte
         events=events,
         links=span.links,
         kind=span.kind,
-        status=span.status,
+        status=status,
         start_time=span.start_time,
         end_time=span.end_time,
         instrumentation_scope=span.instrumentation_scope,

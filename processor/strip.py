@@ -1,9 +1,10 @@
 """Score then strip: what leaves the host keeps every score, cause and metadata field, and no text.
 
-Pure functions over attribute mappings, for every dialect the processor reads: the GenAI content
-attributes, OpenInference's flattened messages and documents, OpenLLMetry's indexed prompts and
-entity payloads, and document text inside ``gen_ai.retrieval.documents`` (ids, scores and metadata
-stay). Evaluation explanations quote claims, so stripped records carry a text-free explanation.
+An allowlist, for every dialect the processor reads and for any it does not: numbers and booleans
+stay, strings stay only under keys known to hold ids, names and kinds (:data:`SAFE_KEYS`), events
+only when known (``exception`` keeps its type, not its message), ``gen_ai.retrieval.documents`` keeps
+ids, scores and the metadata reliability reads. A new dialect or key therefore cannot leak text.
+Evaluation explanations quote claims, so stripped records carry a text-free explanation.
 """
 
 from __future__ import annotations
@@ -15,80 +16,125 @@ from typing import Any
 from mre import semconv as sc
 from mre.model import Evaluation, Score
 
-CONTENT_KEYS = frozenset(
+# Strings that are known to carry no text: ids, names, models, kinds, routes. Everything else that is
+# a string is dropped (an allowlist: a dialect or key nobody listed cannot leak). Numbers and booleans
+# carry no text and are always kept.
+SAFE_KEYS = frozenset(
     {
-        sc.GEN_AI_INPUT_MESSAGES,
-        sc.GEN_AI_OUTPUT_MESSAGES,
-        sc.GEN_AI_SYSTEM_INSTRUCTIONS,
-        sc.GEN_AI_RETRIEVAL_QUERY_TEXT,
-        sc.GEN_AI_GUARDRAIL_VERDICT_REASON,
-        "gen_ai.prompt",
-        "gen_ai.completion",
-        "gen_ai.tool.call.arguments",
-        "gen_ai.tool.call.result",
-        "input.value",
-        "output.value",
-        "llm.invocation_parameters",
-        "traceloop.entity.input",
-        "traceloop.entity.output",
-        "gen_ai.task.input",
-        "gen_ai.task.output",
-        "db.query.text",
-        "db.query.result.document",
-        "db.search.result.entity",
-        "guard.explanation",
+        sc.GEN_AI_OPERATION_NAME,
+        sc.GEN_AI_PROVIDER_NAME,
+        sc.GEN_AI_SYSTEM_DEPRECATED,
+        sc.GEN_AI_REQUEST_MODEL,
+        sc.GEN_AI_RESPONSE_MODEL,
+        sc.GEN_AI_RESPONSE_ID,
+        sc.GEN_AI_RESPONSE_FINISH_REASONS,
+        sc.GEN_AI_CONVERSATION_ID,
+        sc.GEN_AI_WORKFLOW_NAME,
+        sc.GEN_AI_DATA_SOURCE_ID,
+        sc.GEN_AI_GUARDRAIL_NAME,
+        sc.GEN_AI_GUARDRAIL_TARGET_TYPE,
+        sc.GEN_AI_GUARDRAIL_VERDICT_TYPE,
+        sc.GEN_AI_GUARDRAIL_RISK_CATEGORY,
+        sc.GEN_AI_EVALUATION_NAME,
+        sc.GEN_AI_EVALUATION_SCORE_LABEL,
+        sc.MRE_EVALUATION_SOURCE,
+        "gen_ai.agent.id",
+        "gen_ai.agent.name",
+        "gen_ai.output.type",
+        "gen_ai.request.encoding_formats",
+        "gen_ai.guardrail.component.name",
+        "gen_ai.guardrail.result.value",
+        sc.ERROR_TYPE,
+        sc.SERVER_ADDRESS,
+        "http.request.method",
+        "http.method",
+        "http.route",
+        "url.scheme",
+        "db.system",
+        "db.system.name",
+        "db.operation",
+        "db.operation.name",
+        "db.collection.name",
+        "exception.type",
+        # OpenInference
+        "openinference.span.kind",
+        "llm.model_name",
+        "llm.provider",
+        "llm.system",
+        "embedding.model_name",
+        "session.id",
+        # OpenLLMetry
+        "llm.request.type",
+        "traceloop.span.kind",
+        "traceloop.entity.name",
+        "traceloop.workflow.name",
+        "gen_ai.task.name",
+        "gen_ai.task.status",
+        # OpenLIT
+        "telemetry.sdk.name",
+        "deployment.environment",
+        "gen_ai.application_name",
+        "gen_ai.environment",
+        "gen_ai.sdk.version",
+        "db.sdk.version",
     }
 )
-CONTENT_PREFIXES = (
-    "gen_ai.prompt.",
-    "gen_ai.completion.",
-    "llm.input_messages.",
-    "llm.output_messages.",
-    "llm.prompts.",
-    "llm.choices.",
-    "embedding.embeddings.",
+SAFE_PREFIXES = (sc.MRE_SCORE_PREFIX, "mre.failure.", "gen_ai.usage.", "llm.token_count.", "otel.")
+SAFE_SUFFIXES = (".document.id", ".document.score", ".tool_call.id")
+# Who asked and where: ids, not text, kept so stripped traces can still be searched by them.
+SAFE_KEYS = SAFE_KEYS | {sc.MRE_PRINCIPAL, sc.MRE_ROUTE, "user.id", "enduser.id"}
+# Document metadata kept in gen_ai.retrieval.documents: what reliability reads, no text.
+SAFE_DOCUMENT_METADATA = frozenset(
+    {sc.META_SOURCE, sc.META_UPDATED_AT, sc.META_VERSION, sc.META_SUPERSEDED_BY, sc.META_STATUS, sc.META_ACL, "family"}
 )
-CONTENT_SUFFIXES = (
-    ".document.content",
-    ".message.content",
-    ".message_content.text",
-    ".prompt.text",
-    ".completion.text",
-)
-DROPPED_EVENTS = frozenset({"gen_ai.content.prompt", "gen_ai.content.completion"})
+# Events kept (their attributes filtered like a span's); any other event is dropped whole.
+SAFE_EVENTS = frozenset({"exception", "gen_ai.evaluation.result"})
 
 
-def is_content_key(key: str) -> bool:
-    return key in CONTENT_KEYS or key.startswith(CONTENT_PREFIXES) or key.endswith(CONTENT_SUFFIXES)
+def is_safe(key: str, value: Any) -> bool:
+    """Whether an attribute may leave a host that strips content."""
+    if isinstance(value, bool | int | float):
+        return True
+    if isinstance(value, list | tuple) and all(isinstance(v, bool | int | float) for v in value):
+        return True
+    return key in SAFE_KEYS or key.startswith(SAFE_PREFIXES) or key.endswith(SAFE_SUFFIXES)
 
 
 def strip_documents(value: Any) -> Any:
-    """``gen_ai.retrieval.documents`` without the text of each document; unreadable -> dropped."""
+    """``gen_ai.retrieval.documents`` with only ids, scores, ranks and the metadata reliability reads;
+    unreadable -> dropped."""
     try:
         items = json.loads(value) if isinstance(value, str) else value
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(items, list):
         return None
-    kept = [{k: v for k, v in item.items() if k != "content"} for item in items if isinstance(item, Mapping)]
+    kept = []
+    for item in items:
+        if not isinstance(item, Mapping):
+            continue
+        doc: dict[str, Any] = {k: item[k] for k in ("id", "score", "distance", "rank") if k in item}
+        metadata = item.get("metadata")
+        if isinstance(metadata, Mapping):
+            doc["metadata"] = {k: v for k, v in metadata.items() if k in SAFE_DOCUMENT_METADATA}
+        kept.append(doc)
     return json.dumps(kept, ensure_ascii=False, default=str)
 
 
 def strip_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in attributes.items():
-        if is_content_key(key):
-            continue
         if key == sc.GEN_AI_RETRIEVAL_DOCUMENTS:
             value = strip_documents(value)
-            if value is None:
-                continue
-        out[key] = value
+            if value is not None:
+                out[key] = value
+        elif is_safe(key, value):
+            out[key] = value
     return out
 
 
 def keep_event(name: str) -> bool:
-    return name not in DROPPED_EVENTS
+    return name in SAFE_EVENTS
 
 
 def text_free_explanation(score: Score) -> str:

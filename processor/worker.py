@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from mre.model import Evaluation
 from mre.processor.assembly import TraceAssembler
+from mre.processor.health import BAD_INPUT, UNREADABLE_SPAN
 from mre.processor.interactions import ReadOptions, build_interactions
 from mre.processor.pipeline import ScoringPipeline
 from mre.processor.spans import SpanRecord
@@ -61,13 +62,14 @@ class TraceWorker(Generic[T]):
         *,
         release: Callable[[Any], SpanRecord] = _as_record,
         max_queue_spans: int = 20_000,
+        max_queue_bytes: int = 256 * 1024 * 1024,
         poll_interval_s: float = 0.1,
         on_trace: TraceHook | None = None,
         name: str = "mre-trace-worker",
         read_options: ReadOptions | None = None,
     ) -> None:
-        if max_queue_spans <= 0:
-            raise ValueError("max_queue_spans must be positive")
+        if max_queue_spans <= 0 or max_queue_bytes <= 0:
+            raise ValueError("max_queue_spans and max_queue_bytes must be positive")
         self.pipeline = pipeline
         self.read_options = read_options or ReadOptions()
         self.assembler = assembler
@@ -75,9 +77,11 @@ class TraceWorker(Generic[T]):
         self._ingest = ingest
         self._release = release
         self._on_trace = on_trace
-        self._max_spans = max_queue_spans
+        self.max_spans = max_queue_spans
+        self.max_bytes = max_queue_bytes
         self._queue: deque[tuple[T, int]] = deque()
         self._queued_spans = 0
+        self._queued_bytes = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._flush_requests: deque[threading.Event] = deque()
@@ -96,8 +100,16 @@ class TraceWorker(Generic[T]):
     def alive(self) -> bool:
         return self._thread.is_alive() and not self._closed
 
-    def offer(self, item: T, spans: int = 1, *, refuse_when_full: bool = False) -> bool:
-        """O(1): queue an item holding ``spans`` spans, or count why not. Never blocks.
+    @property
+    def queue_bytes(self) -> int:
+        return self._queued_bytes
+
+    def fits(self, spans: int, size: int) -> bool:
+        """Whether an item this large could ever be queued (else: a permanent error, not a retry)."""
+        return spans <= self.max_spans and size <= self.max_bytes
+
+    def offer(self, item: T, spans: int = 1, *, size: int = 0, refuse_when_full: bool = False) -> bool:
+        """O(1): queue an item holding ``spans`` spans and ``size`` bytes, or count why not. Never blocks.
 
         With ``refuse_when_full`` a full queue refuses the item (the caller tells its sender to retry)
         instead of dropping it."""
@@ -105,7 +117,7 @@ class TraceWorker(Generic[T]):
             if self._closed:
                 self.stats.drop(DROP_SHUTDOWN, spans)
                 return False
-            if self._queued_spans + spans > self._max_spans:
+            if self._queued_spans + spans > self.max_spans or self._queued_bytes + size > self.max_bytes:
                 if refuse_when_full:
                     self.stats.refused += spans
                 else:
@@ -113,6 +125,7 @@ class TraceWorker(Generic[T]):
                 return False
             self._queue.append((item, spans))
             self._queued_spans += spans
+            self._queued_bytes += size
             self.stats.spans_received += spans
             wake = self._queued_spans >= 4096
         if wake:
@@ -154,14 +167,17 @@ class TraceWorker(Generic[T]):
 
     def _step(self, flush_all: bool) -> None:
         now = time.monotonic()
-        while self._queue:
-            item, spans = self._queue.popleft()
-            with self._lock:
-                self._queued_spans -= spans
+        with self._lock:  # take what is queued in one go: producers never wait on the worker
+            queue, self._queue = self._queue, deque()
+            self._queued_spans = self._queued_bytes = 0
+        for item, spans in queue:
             try:
                 self._ingest(item, self.assembler, now)
-            except Exception:
-                logger.exception("could not read %d span(s); dropped", spans)
+            except Exception as exc:
+                BAD_INPUT.record(
+                    UNREADABLE_SPAN, f"{spans} span(s) could not be ingested ({type(exc).__name__})", spans
+                )
+                logger.debug("could not ingest %d span(s)", spans, exc_info=True)
                 with self._lock:
                     self.stats.drop(DROP_INVALID, spans)
         traces = self.assembler.pop_all() if flush_all else self.assembler.pop_ready(now)
@@ -170,8 +186,9 @@ class TraceWorker(Generic[T]):
             for item in items:
                 try:
                     records.append(self._release(item))
-                except Exception:
-                    logger.exception("could not read a span; dropped")
+                except Exception as exc:
+                    BAD_INPUT.record(UNREADABLE_SPAN, f"a span could not be read ({type(exc).__name__})")
+                    logger.debug("could not read a span", exc_info=True)
                     with self._lock:
                         self.stats.drop(DROP_INVALID)
             if records:

@@ -19,11 +19,19 @@ LOGS = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 
 
 class Receiver(grpc.GenericRpcHandler):
-    def __init__(self, port: int = 0) -> None:
+    """``max_message_bytes`` as a collector would set it (gRPC's default is 4 MiB); ``status`` makes
+    every export fail with that code (a broken downstream)."""
+
+    def __init__(
+        self, port: int = 0, max_message_bytes: int | None = None, status: grpc.StatusCode | None = None
+    ) -> None:
         self.spans: list[Span] = []
         self.logs: list[LogRecord] = []
+        self.requests = 0
+        self.status = status
         self._lock = threading.Lock()
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        options = [("grpc.max_receive_message_length", max_message_bytes)] if max_message_bytes else []
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=options)
         self._server.add_generic_rpc_handlers((self,))
         self.port = self._server.add_insecure_port(f"127.0.0.1:{port}")
         self._server.start()
@@ -40,14 +48,19 @@ class Receiver(grpc.GenericRpcHandler):
             )
         return None
 
-    def _traces(self, request: ExportTraceServiceRequest, context: object) -> ExportTraceServiceResponse:
+    def _traces(self, request: ExportTraceServiceRequest, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+        if self.status is not None:
+            context.abort(self.status, "the test downstream refuses")
         with self._lock:
+            self.requests += 1
             for rs in request.resource_spans:
                 for ss in rs.scope_spans:
                     self.spans.extend(ss.spans)
         return ExportTraceServiceResponse()
 
-    def _logs(self, request: ExportLogsServiceRequest, context: object) -> ExportLogsServiceResponse:
+    def _logs(self, request: ExportLogsServiceRequest, context: grpc.ServicerContext) -> ExportLogsServiceResponse:
+        if self.status is not None:
+            context.abort(self.status, "the test downstream refuses")
         with self._lock:
             for rl in request.resource_logs:
                 for sl in rl.scope_logs:

@@ -14,7 +14,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mre.examples.demo import DemoReport, run_demo
-from mre.processor import coverage
+from mre.exporters.prometheus import DEFAULT_MAX_SERIES
+from mre.processor import coverage, limits
 from mre.processor.pipeline import SCORER_ERROR
 from mre.processor.scorers import default_scorers
 from mre.processor.triage import CAUSES
@@ -180,6 +181,7 @@ ALLOWED_LABELS = {
         "oversized_attribute",
         "unauthenticated",
         "invalid_feedback",
+        "unreadable_span",
     },
     "outcome": {"good", "bad"},
     "slo": {s.slo.name for s in load_default().slos},
@@ -198,6 +200,8 @@ ALLOWED_LABELS = {
         *coverage.SKIP_REASONS,
     },
     "evaluation": {*default_scorers(), coverage.SCORE_NAME},
+    "metric": set(DEFAULT_MAX_SERIES),
+    "field": set(limits.FIELDS),
 }
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,29 +47,8 @@ def json_mapping(value: Any, key: str) -> Mapping[str, Any]:
     if isinstance(value, str) and value:
         try:
             decoded = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             BAD_INPUT.record(MALFORMED_ATTRIBUTE, f"{key}: invalid JSON object")
             return {}
         return decoded if isinstance(decoded, Mapping) else {}
     return {}
-
-
-_QUESTION_MARKER = re.compile(r"(?:^|\n)\s*(?:question|query|q)\s*:\s*(.+?)\s*$", re.I | re.S)
-
-
-def question_from_prompt(text: str) -> str:
-    """The question inside a RAG prompt ("...Question: X"): apps often send context and question in
-    one user message, and the retrieval span of some dialects does not record the query."""
-    match = _QUESTION_MARKER.search(text)
-    if match:
-        return match.group(1).strip()
-    return text.strip()
-
-
-def context_from_prompt(text: str) -> str | None:
-    """The context part of such a prompt (what precedes the question), or None when there is none."""
-    match = _QUESTION_MARKER.search(text)
-    if not match:
-        return None
-    context = re.sub(r"^\s*context\s*:\s*", "", text[: match.start()].strip(), flags=re.I)
-    return context if len(context) >= 20 else None

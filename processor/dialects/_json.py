@@ -26,6 +26,8 @@ def parse_json(value: Any, key: str) -> Any:
             return json.loads(value)
         except json.JSONDecodeError as exc:
             raise MalformedAttribute(f"{key}: invalid JSON ({exc.msg} at {exc.pos})") from None
+        except RecursionError:  # nested deeper than the interpreter's stack: not a message list
+            raise MalformedAttribute(f"{key}: JSON nested too deeply") from None
     return value
 
 

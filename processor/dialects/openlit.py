@@ -18,6 +18,7 @@ from mre.processor.spans import SpanRecord, hex_span_id
 
 DIALECT = "openlit"
 _GUARD_EVENT = "guard.evaluation"
+MAX_QUERY_TEXT = 64 * 1024  # a query list longer than this is not read (literal_eval is not linear in nesting)
 _ACTIONS = {"allow": "allow", "deny": "deny", "block": "deny", "redact": "modify", "warn": "warn"}
 
 
@@ -74,11 +75,11 @@ def read_openlit(span: SpanRecord) -> list[Stage]:
 def _query_text(value: object) -> str | None:
     """``texts=['What is ...']`` -> ``What is ...``; anything else (``embeddings=1 vectors``) is no text."""
     text = str_or_none(value)
-    if text is None or not text.startswith("texts="):
+    if text is None or not text.startswith("texts=") or len(text) > MAX_QUERY_TEXT:
         return None
     try:
         parsed = ast.literal_eval(text[len("texts=") :])
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError):
         return None
     if isinstance(parsed, list | tuple) and parsed and isinstance(parsed[0], str):
         return parsed[0]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 from typing import Any
 
@@ -24,7 +23,7 @@ SYSTEM = (
     '{"score": <0..1, the share of supported claims>, "label": "supported"|"partially_supported"|'
     '"unsupported", "explanation": "<one sentence naming unsupported claims>"}'
 )
-_JSON = re.compile(r"\{.*\}", re.S)
+
 MAX_CONTEXT_CHARS = 12_000
 
 
@@ -34,13 +33,15 @@ def judge_prompt(interaction: Interaction) -> str:
 
 
 def parse_verdict(text: str, name: str) -> Score | None:
-    match = _JSON.search(text or "")
-    if match is None:
+    # The outermost braces, found in one pass each way (a regex `{.*}` backtracks quadratically).
+    text = text or ""
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end < start:
         return None
     try:
-        verdict = json.loads(match.group())
+        verdict = json.loads(text[start : end + 1])
         value = float(verdict["score"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return None
     if not 0.0 <= value <= 1.0:
         return None

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import pairwise
 
+from mre.processor import limits
+from mre.processor.scorers._cache import text_cache
 from mre.processor.scorers.text import Quantity, analyze, split_sentences, strip_citations
 
 
@@ -34,7 +35,7 @@ def best_coverage(needles: frozenset[str], units: Sequence[Unit]) -> float:
     return best / len(needles)
 
 
-@lru_cache(maxsize=4096)
+@text_cache(max_entries=4_096, max_chars=8_000_000)
 def _document_units(text: str) -> tuple[Unit, ...]:
     """Per document text: chunks recur across answers (at any position), so each is split, analysed
     and paired once. Units carry no position; :class:`ContextUnits` says which document each is from."""
@@ -69,13 +70,17 @@ class ContextUnits:
         return len(self.units)
 
 
-@lru_cache(maxsize=512)
+@text_cache(max_entries=512, max_chars=8_000_000)
 def _units_cached(contexts: tuple[str, ...]) -> ContextUnits:
+    """Every document's units, at most MAX_UNITS in all (the first documents first: retrieval ranks
+    them); the cut is counted."""
     per_doc = [_document_units(text) for text in contexts]
-    return ContextUnits(
-        tuple(u for units in per_doc for u in units),
-        tuple(i for i, units in enumerate(per_doc) for _ in units),
-    )
+    units = tuple(u for doc in per_doc for u in doc)
+    docs = tuple(i for i, doc in enumerate(per_doc) for _ in doc)
+    if len(units) > limits.MAX_UNITS:
+        limits.CUTS.record(limits.UNITS)
+        units, docs = units[: limits.MAX_UNITS], docs[: limits.MAX_UNITS]
+    return ContextUnits(units, docs)
 
 
 def context_units(contexts: Sequence[str]) -> ContextUnits:

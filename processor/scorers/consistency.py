@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from mre.model import Interaction, Score
 from mre.processor.scorers.text import is_abstention, quantities, question_terms
 
-_ENTITY = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*\b")
+_ENTITY = re.compile(r"\b[A-Z][a-z]++(?:[ \t]{1,3}+[A-Z][a-z]++)*+\b")  # bounded, possessive: linear
 
 
 def _facts(answer: str) -> frozenset[str]:

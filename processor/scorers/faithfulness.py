@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 from mre.model import Interaction, Score
+from mre.processor import limits
+from mre.processor.scorers._cache import text_cache
 from mre.processor.scorers._context import ContextUnits, Unit, context_units
 from mre.processor.scorers.text import (
     Quantity,
     analyze,
     is_abstention,
     quantity_supported,
+    quantity_values,
     split_sentences,
     strip_citations,
 )
@@ -32,7 +34,10 @@ _LEAD_IN_RE = re.compile(
     re.I,
 )
 # Proper names and titles: a run of capitalized words (with the small words titles contain).
-_ENTITY_RE = re.compile(r"\b[A-Z][\w'’\-]*(?:\s+(?:of|the|for|and|de|von|van|la|le|du)?\s*[A-Z][\w'’\-]*)*")
+# Linear: whitespace between the words is bounded and every run is possessive (no backtracking).
+_ENTITY_RE = re.compile(
+    r"\b[A-Z][\w'’\-]*+(?:[ \t]{1,3}+(?:(?:of|the|for|and|de|von|van|la|le|du)[ \t]{1,3}+)?[A-Z][\w'’\-]*+)*+"
+)
 
 _CARVE_OUTS = frozenset({"except", "unless", "contraindicated", "excluding", "exclude", "excludes"})
 
@@ -74,11 +79,16 @@ def claim_strength(claim: str, question: str | None, context_terms: frozenset[st
 
 
 def claims(answer: str) -> list[str]:
+    """The answer's checkable sentences, at most MAX_CLAIMS (each is aligned to every context unit:
+    the bound keeps an answer's cost bounded; the cut is counted)."""
     out = []
     for sentence in split_sentences(strip_citations(answer)):
         text = _LEAD_IN_RE.sub("", sentence).strip()
         a = analyze(text)
         if a.terms or a.quantities:
+            if len(out) == limits.MAX_CLAIMS:
+                limits.CUTS.record(limits.CLAIMS)
+                break
             out.append(text)
     return out
 
@@ -102,7 +112,7 @@ def check_claim(claim: str, context: ContextUnits) -> ClaimVerdict:
     if claimed_quantities or claimed_qualifiers:
         # Prefer a candidate that carries the claim's numbers: with two versions of a policy in the
         # context, the one stating the claimed figure is the one the claim rests on.
-        candidates.sort(key=lambda i: -sum(quantity_supported(q, units[i].quantities) for q in claimed_quantities))
+        candidates.sort(key=lambda i: -_supported_quantities(claimed_quantities, units[i].quantities))
     first_failure: ClaimVerdict | None = None
     for i in candidates:
         failure = _mismatch(claim, claimed_quantities, claimed_qualifiers, units[i], docs[i])
@@ -113,10 +123,16 @@ def check_claim(claim: str, context: ContextUnits) -> ClaimVerdict:
     return first_failure
 
 
+def _supported_quantities(claimed: frozenset[Quantity], source: frozenset[Quantity]) -> int:
+    values = quantity_values(source)
+    return sum(quantity_supported(q, source, values) for q in claimed)
+
+
 def _mismatch(
     claim: str, claimed_q: frozenset[Quantity], claimed_qual: frozenset[str], unit: Unit, doc: int
 ) -> ClaimVerdict | None:
-    missing_q = [q for q in claimed_q if not quantity_supported(q, unit.quantities)]
+    values = quantity_values(unit.quantities)
+    missing_q = [q for q in claimed_q if not quantity_supported(q, unit.quantities, values)]
     if missing_q:
         shown = ", ".join(_fmt(q) for q in sorted(missing_q, key=lambda q: q.value))
         return ClaimVerdict(claim, False, REASON_NUMBER, f"{shown} not in the source", doc)
@@ -149,7 +165,7 @@ def _fmt(q: Quantity) -> str:
     return f"{value} {q.unit}" if q.unit else value
 
 
-@lru_cache(maxsize=2048)
+@text_cache(max_entries=2_048, max_chars=8_000_000)
 def claim_verdicts(answer: str, contexts: tuple[str, ...]) -> tuple[ClaimVerdict, ...]:
     """Cached: several scorers ask which claims rest on which document."""
     units = context_units(contexts)
@@ -164,7 +180,7 @@ def faithfulness(interaction: Interaction) -> Score | None:
     return _faithfulness(answer, interaction.question, tuple(contexts))
 
 
-@lru_cache(maxsize=1024)  # other scorers (calibration) ask again for the same answer
+@text_cache(max_entries=1_024, max_chars=8_000_000)  # calibration asks again for the same answer
 def _faithfulness(answer: str, question: str | None, contexts: tuple[str, ...]) -> Score | None:
     verdicts = claim_verdicts(answer, contexts)  # split the answer into claims once, for every scorer
     if not verdicts:

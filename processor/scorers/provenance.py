@@ -21,7 +21,7 @@ from mre.processor.scorers.text import split_sentences
 MAX_AGE_DAYS: float | None = None
 _UNAPPROVED = frozenset({"draft", "proposed", "pending", "unapproved", "deprecated", "archived", "superseded"})
 _PUBLIC = frozenset({"all", "*", "public", "everyone"})
-_CITATION = re.compile(r"\[([A-Za-z0-9_.:\-]+(?:\s*,\s*[A-Za-z0-9_.:\-]+)*)\]")
+_CITATION = re.compile(r"\[([A-Za-z0-9_.:\-]{1,120}+(?:[ \t]{0,3}+,[ \t]{0,3}+[A-Za-z0-9_.:\-]{1,120}+){0,20}+)\]")
 
 
 def _age_days(doc: Document, now: datetime) -> float | None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+
+from mre.processor.scorers._cache import text_cache
 
 STOPWORDS = frozenset(
     [
@@ -184,7 +185,11 @@ NEGATIONS = frozenset(
 _CONTRACTIONS = {"can't": "can not", "won't": "will not", "n't": " not", "cannot": "can not"}
 
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z\-']*|\d+(?:[.,]\d+)*")
-_CITATION_RE = re.compile(r"\[(?:[A-Za-z0-9_.:\-]+)(?:\s*,\s*[A-Za-z0-9_.:\-]+)*\]|\((?:source|see)[^)]*\)", re.I)
+_CITATION_RE = re.compile(
+    r"\[[A-Za-z0-9_.:\-]{1,120}+(?:[ \t]{0,3}+,[ \t]{0,3}+[A-Za-z0-9_.:\-]{1,120}+){0,20}+\]"
+    r"|\((?:source|see)[^)]{0,200}+\)",
+    re.I,
+)
 _SENT_SPLIT_RE = re.compile(r"(?<=[.!?;])\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
 _ABBREV_RE = re.compile(r"\b(e\.g|i\.e|etc|vs|approx|no|dr|mr|mrs|ms|inc|ltd|fig|sec)\.$", re.I)
 
@@ -364,7 +369,7 @@ def words(text: str) -> list[str]:
     return _WORD_RE.findall(lowered)
 
 
-@lru_cache(maxsize=32768)
+@text_cache(max_entries=32_768, max_chars=2_000_000)
 def _stem_cached(word: str) -> str:
     return stem(word)
 
@@ -378,7 +383,7 @@ class Analysis:
     quantities: frozenset[Quantity]
 
 
-@lru_cache(maxsize=16384)  # bounded: ~25 MB at most for typical sentences
+@text_cache(max_entries=16_384, max_chars=8_000_000)
 def analyze(text: str) -> Analysis:
     """Cached per sentence: retrieved chunks recur across answers, so their sentences are analysed once."""
     tokens = words(text)
@@ -430,14 +435,19 @@ def _normalize_unit(unit: str | None) -> str | None:
     return u if u in _MEASURE_UNITS else None
 
 
-def quantity_supported(q: Quantity, source: frozenset[Quantity]) -> bool:
-    """A claimed quantity is supported when the source has the same value with a compatible unit."""
-    for s in source:
-        if abs(s.value - q.value) <= 1e-9 * max(1.0, abs(q.value)) and (
-            q.unit is None or s.unit is None or q.unit == s.unit
-        ):
-            return True
+def quantity_supported(q: Quantity, source: frozenset[Quantity], values: frozenset[float] | None = None) -> bool:
+    """A claimed quantity is supported when the source has the same value with a compatible unit (a
+    unitless number on either side matches any unit). Set lookups, not a scan: a sentence may hold
+    thousands of numbers. ``values`` (the source's values) may be passed when checking many."""
+    if q in source or Quantity(q.value, None) in source:
+        return True
+    if q.unit is None:
+        return q.value in (values if values is not None else quantity_values(source))
     return False
+
+
+def quantity_values(source: frozenset[Quantity]) -> frozenset[float]:
+    return frozenset(s.value for s in source)
 
 
 _ABSTAIN_RE = re.compile(
@@ -455,7 +465,7 @@ _ABSTAIN_RE = re.compile(
 )
 
 
-@lru_cache(maxsize=4096)
+@text_cache(max_entries=4_096, max_chars=4_000_000)
 def is_abstention(answer: str) -> bool:
     """An answer that declines to answer. Only the opening of the answer counts: a long answer that
     mentions a gap in passing still answers."""
