@@ -131,9 +131,11 @@ def _interactions(metrics_port: int) -> float:
     return sum(float(m) for m in re.findall(r"^mre_interactions_total\{[^}]*\} (\S+)$", text, re.M))
 
 
-def start_serve(*extra: str) -> tuple[subprocess.Popen[bytes], int, int]:
-    """`mre serve` in its own process on free ports; returns once /metrics answers."""
-    port, metrics_port = _free_port(), _free_port()
+def start_serve(
+    *extra: str, ports: tuple[int, int] | None = None, stderr: Any = subprocess.DEVNULL
+) -> tuple[subprocess.Popen[bytes], int, int]:
+    """`mre serve` in its own process (on free ports unless given); returns once /metrics answers."""
+    port, metrics_port = ports or (_free_port(), _free_port())
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -148,7 +150,7 @@ def start_serve(*extra: str) -> tuple[subprocess.Popen[bytes], int, int]:
             "0.5",
             *extra,
         ],
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
     )
     deadline = time.monotonic() + 30
     while True:

@@ -27,7 +27,8 @@ DOCUMENT: Final = "document"
 DOCUMENTS: Final = "documents"
 CLAIMS: Final = "claims"
 UNITS: Final = "units"
-FIELDS: Final = (ANSWER, QUESTION, DOCUMENT, DOCUMENTS, CLAIMS, UNITS)
+PROMPT: Final = "prompt"  # a prompt message read up to prompt_context.MAX_PROMPT_CHARS
+FIELDS: Final = (ANSWER, QUESTION, DOCUMENT, DOCUMENTS, CLAIMS, UNITS, PROMPT)
 
 
 class CutCounter:

@@ -30,6 +30,7 @@ from typing import Any
 
 from mre.metadata import PROMPT_SOURCE
 from mre.model import Document, Message
+from mre.processor import limits
 
 MAX_PROMPT_CHARS = 256 * 1024  # per message; longer ones are read up to here
 MIN_CONTEXT_CHARS = 20
@@ -99,7 +100,10 @@ class _Sections:
 
 
 def _cut(text: str) -> str:
-    return text if len(text) <= MAX_PROMPT_CHARS else text[:MAX_PROMPT_CHARS]
+    if len(text) <= MAX_PROMPT_CHARS:
+        return text
+    limits.CUTS.record(limits.PROMPT)
+    return text[:MAX_PROMPT_CHARS]
 
 
 def _sections(text: str) -> _Sections:

@@ -114,11 +114,15 @@ ROUTINES: dict[str, Callable[[str], object]] = {
 }
 
 
-def _seconds(fn: Callable[[str], object], text: str) -> float:
-    _cache.clear_all()
-    started = time.perf_counter()
-    fn(text)
-    return time.perf_counter() - started
+def _seconds(fn: Callable[[str], object], text: str, repeat: int = 1) -> float:
+    """Best of ``repeat`` cold runs (the machine is shared: the minimum is the routine's own cost)."""
+    best = float("inf")
+    for _ in range(repeat):
+        _cache.clear_all()
+        started = time.perf_counter()
+        fn(text)
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 @pytest.mark.parametrize("routine", ROUTINES)
@@ -127,7 +131,7 @@ def test_every_text_routine_is_linear_on_hostile_shapes(routine: str) -> None:
     each shape within a time bound, and 4x the text costs at most ~8x the time (linear, with noise)."""
     fn = ROUTINES[routine]
     for name, shape in SHAPES.items():
-        small, large = _seconds(fn, shape(16_384)), _seconds(fn, shape(65_536))
+        small, large = _seconds(fn, shape(16_384), 3), _seconds(fn, shape(65_536), 3)
         assert large < 2.0, f"{routine} on {name!r}: {large:.2f}s at 64 KiB"
         assert large < 8 * small + 0.05, f"{routine} on {name!r}: {small:.3f}s -> {large:.3f}s (not linear)"
         assert _seconds(fn, shape(262_144)) < 6.0, f"{routine} on {name!r} at 256 KiB"
@@ -576,3 +580,30 @@ def test_a_request_larger_than_the_queue_is_a_permanent_error() -> None:
         assert "send smaller batches" in (refused.value.details() or "")
     finally:
         running.stop(drain_timeout_s=2)
+
+
+# --- 7. SIGTERM drains what is held, says so, and no thread dies --------------------------------
+def test_sigterm_delivers_every_held_trace_and_logs_what_it_did(receiver: Receiver, tmp_path: Any) -> None:
+    import os
+    import signal
+
+    from benchmarks.service import start_serve
+
+    log = (tmp_path / "serve.log").open("w")
+    proc, port, _ = start_serve("--forward", f"127.0.0.1:{receiver.port}", stderr=log)
+    try:
+        for start in range(0, 3_000, 500):  # rootless traces: held until the timeout, or until SIGTERM
+            request = ExportTraceServiceRequest(
+                resource_spans=[_rootless(10_000 + t) for t in range(start, start + 500)]
+            )
+            _export(port, request)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        log.close()
+    text = (tmp_path / "serve.log").read_text()
+    assert len(receiver.spans) == 3_000
+    assert "delivered 3000 spans" in text and "dropped: nothing" in text
+    assert "Traceback" not in text and len(text.splitlines()) < 20

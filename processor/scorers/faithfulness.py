@@ -81,7 +81,7 @@ def claim_strength(claim: str, question: str | None, context_terms: frozenset[st
 def claims(answer: str) -> list[str]:
     """The answer's checkable sentences, at most MAX_CLAIMS (each is aligned to every context unit:
     the bound keeps an answer's cost bounded; the cut is counted)."""
-    out = []
+    out: list[str] = []
     for sentence in split_sentences(strip_citations(answer)):
         text = _LEAD_IN_RE.sub("", sentence).strip()
         a = analyze(text)
