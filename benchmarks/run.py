@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import instrumentation, scoring, service
+from benchmarks import instrumentation, scoring, service, text
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -26,6 +26,7 @@ def main() -> int:
         "instrumentation": instrumentation.run(),
         "scoring": scoring.run(),
         "service": service.run(),
+        "text": text.run(),
     }
     for name, figures in results.items():
         if isinstance(figures, dict):

@@ -18,6 +18,7 @@ from typing import Final
 
 from mre import semconv as sc
 from mre.model import Interaction, Score
+from mre.processor.labels import BoundedLabel
 
 logger = logging.getLogger("mre.processor")
 
@@ -116,16 +117,17 @@ def skip_reason(interaction: Interaction, needs: Sequence[str]) -> str:
 
 
 class CoverageLog:
-    """One WARNING per (service, reason), naming the fix; bounded, so hostile service names cannot
-    grow it (past the bound, nothing more is logged; the counter still counts)."""
+    """One WARNING per (service, reason), naming the fix. Services are the bounded metric labels (the
+    first 50, then ``other``), so a flood of new service names logs a handful of lines, not one each."""
 
-    def __init__(self, max_keys: int = 1_000) -> None:
+    def __init__(self, max_services: int = 50) -> None:
         self._seen: set[tuple[str, str]] = set()
-        self._max = max_keys
+        self._service = BoundedLabel(max_services)
+        self._max = (max_services + 1) * len(REASONS)
         self._lock = threading.Lock()
 
     def note(self, interaction: Interaction, reason: str) -> None:
-        key = ((interaction.service or "unknown")[:200], reason)
+        key = (self._service(interaction.service), reason)
         with self._lock:
             if key in self._seen or len(self._seen) >= self._max:
                 return

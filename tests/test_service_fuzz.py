@@ -3,6 +3,7 @@ keeps running, and still scores a valid trace afterwards."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -17,6 +18,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from mre import semconv as sc
 from mre.exporters.serve import RunningService, start_service
 from mre.processor.service import TRACE_EXPORT_METHOD, ServiceConfig
+from tests.test_hostile import SHAPES
 
 GENAI_KEYS = [
     sc.GEN_AI_OPERATION_NAME,
@@ -37,6 +39,10 @@ scalars = st.one_of(
     st.text(max_size=200).map(lambda s: AnyValue(string_value=s)),
     st.sampled_from(["chat", "retrieval", "run_guardrail", "[", '[{"role": 1}]', '{"x": []}', "null", "[[[]]]"]).map(
         lambda s: AnyValue(string_value=s)
+    ),
+    # The shapes that once made a text routine quadratic, at 8 KiB, and JSON nested past the stack.
+    st.sampled_from([shape(8_192) for shape in SHAPES.values()] + ["[" * 50_000 + "]" * 50_000]).map(
+        lambda s: AnyValue(string_value=json.dumps([{"role": "user", "content": s}]) if len(s) < 20_000 else s)
     ),
     st.integers(min_value=-(2**63), max_value=2**63 - 1).map(lambda i: AnyValue(int_value=i)),
     st.floats(allow_nan=True).map(lambda f: AnyValue(double_value=f)),
