@@ -193,7 +193,7 @@ def run(seconds: float, traces_per_second: float, delay_ms: float) -> dict[str, 
     malformed = channel.unary_unary(TRACE_EXPORT_METHOD, request_serializer=None, response_deserializer=None)
     started = time.monotonic()
     per_batch = BATCH // 4  # traces per export call
-    sent_spans = bad_requests = hostile_batches = 0
+    sent_spans = bad_requests = hostile_batches = bad_before_restart = 0
     next_sample = next_bad = 0.0
     dead_from, dead_until, restart_at = seconds / 3, seconds / 2, 2 * seconds / 3
     restarted = False
@@ -207,6 +207,7 @@ def run(seconds: float, traces_per_second: float, delay_ms: float) -> dict[str, 
                 lifetimes.append(life.stop())
                 life = _Lifetime(extra, ports, workdir / "serve-2.log")
                 restarted = True
+                bad_before_restart = bad_requests
             for batch in make_traces(per_batch):
                 exporter.export(batch)
                 sent_spans += len(batch)
@@ -256,8 +257,11 @@ def run(seconds: float, traces_per_second: float, delay_ms: float) -> dict[str, 
         "lifetimes": lifetimes,
         "spans_lost": sum(lt["spans_lost"] for lt in lifetimes),
         "malformed_requests_sent": bad_requests,
+        "malformed_requests_sent_last_lifetime": bad_requests - bad_before_restart,
         "hostile_traces_sent": hostile_batches * 4,
-        "bad_input_counted": {k: v for k, v in values.items() if k.startswith("mre_processor_bad_input_total")},
+        "bad_input_counted_last_lifetime": {
+            k: v for k, v in values.items() if k.startswith("mre_processor_bad_input_total")
+        },
         "series_overflow": {k: v for k, v in values.items() if k.startswith("mre_metrics_series_overflow_total")},
         "content_truncated": {k: v for k, v in values.items() if k.startswith("mre_processor_content_truncated")},
         "interactions_scored_last_lifetime": _sum(values, "mre_interactions_total"),
