@@ -32,12 +32,16 @@ lint: $(VENV)/.test-installed
 	rm -rf $(TYPECHECK) build/lib && $(PIP) install --no-deps --target $(TYPECHECK) .
 	cd $(TYPECHECK) && $(abspath $(BIN))/mypy -p mre --config-file $(abspath pyproject.toml)
 
+# Prometheus (promtool, and the server for the live-query test) and Alertmanager (amtool, and the
+# server for the inhibition test), as Debian ships them.
 promtool:
-	@command -v promtool >/dev/null 2>&1 || { \
-	  echo "installing Prometheus (promtool) from Debian's packages"; \
+	@{ command -v promtool && command -v amtool && command -v prometheus-alertmanager; } >/dev/null 2>&1 || { \
+	  echo "installing Prometheus and Alertmanager from Debian's packages"; \
 	  $(SUDO) apt-get update -qq && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    prometheus prometheus-alertmanager >/dev/null; }
 	@promtool --version | head -n 1
+	@amtool --version | head -n 1
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

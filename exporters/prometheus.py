@@ -33,6 +33,7 @@ SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
 SCORING_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 GOOD = "good"
 BAD = "bad"
+UNKNOWN_CAUSE = "untriaged"  # a bad event whose answer triage gave no cause (cannot happen today; never dropped)
 
 
 class PrometheusSink:
@@ -82,6 +83,12 @@ class PrometheusSink:
             [sc.LABEL_SERVICE, sc.LABEL_CAUSE],
             registry=registry,
         )
+        self.slo_failures = Counter(
+            sc.METRIC_SLO_FAILURES,
+            "Bad events of each SLO, by the triaged cause of their answer (the burn alert's dominant_cause)",
+            [sc.LABEL_SERVICE, sc.LABEL_SLO, sc.LABEL_CAUSE],
+            registry=registry,
+        )
         self.unscored = Counter(
             sc.METRIC_INTERACTIONS_UNSCORED,
             "Answers that could not be fully scored (their text, question or context was not captured), by reason",
@@ -111,6 +118,7 @@ class PrometheusSink:
             sc.METRIC_EVALUATION_SCORE: self.scores,
             sc.METRIC_SLO_EVENTS: self.slo_events,
             sc.METRIC_FAILURES: self.failures,
+            sc.METRIC_SLO_FAILURES: self.slo_failures,
             sc.METRIC_INTERACTIONS_UNSCORED: self.unscored,
             sc.METRIC_SCORER_SKIPPED: self.skipped,
             "mre_judge_decisions": self.judge_decisions,
@@ -160,6 +168,9 @@ class PrometheusSink:
             # event rise from 0 instead of a new series appearing with it.
             bad = self._child(sc.METRIC_SLO_EVENTS, (service, slo, BAD, route, model), (OTHER, slo, BAD, OTHER, OTHER))
             (good if outcome.good else bad).inc()
+            if not outcome.good:
+                cause = evaluation.cause or UNKNOWN_CAUSE
+                self._child(sc.METRIC_SLO_FAILURES, (service, slo, cause), (OTHER, slo, cause)).inc()
         if evaluation.cause is not None:
             self._child(sc.METRIC_FAILURES, (service, evaluation.cause), (OTHER, evaluation.cause)).inc()
         if evaluation.unscored is not None:
@@ -176,6 +187,7 @@ DEFAULT_MAX_SERIES: Mapping[str, int] = {
     sc.METRIC_EVALUATION_SCORE: 500,  # x 23 lines each (21 buckets, sum, count)
     sc.METRIC_SLO_EVENTS: 4_000,  # good and bad of 2,000 (service, slo, route, model)
     sc.METRIC_FAILURES: 500,
+    sc.METRIC_SLO_FAILURES: 1_000,
     sc.METRIC_INTERACTIONS_UNSCORED: 500,
     sc.METRIC_SCORER_SKIPPED: 500,
     "mre_judge_decisions": 200,

@@ -506,6 +506,14 @@ route:
     - matchers: ['severity="info"']
       receiver: ml-platform-info
       repeat_interval: 24h
+# A page says all a ticket of the same SLO would; a dead SLI says all that its stopped events would.
+inhibit_rules:
+  - source_matchers: ['sloth_severity="page"']
+    target_matchers: ['sloth_severity="ticket"']
+    equal: [alertname, sloth_id]
+  - source_matchers: ['alertname="SLOEventsAbsent"']
+    target_matchers: ['alertname="SLOEventsStopped"']
+    equal: [sloth_id]
 receivers:
   - name: ml-platform-oncall
     webhook_configs:

@@ -1,11 +1,19 @@
-"""Prometheus rules from the SLO file: Sloth-compatible recording rules and multiwindow,
-multi-burn-rate alerts (SRE workbook: page 1h/5m at 14.4x and 6h/30m at 6x; ticket 1d/2h at 3x and
-3d/6h at 1x).
+"""Prometheus rules from the SLO file: Sloth-compatible recording rules, multiwindow multi-burn-rate
+alerts with factors derived from each SLO's period (:mod:`mre.slo_windows`), dead-SLI alerts, drift
+and human-calibration alerts.
 
-Rule names and labels are Sloth's (``slo:sli_error:ratio_rate5m``, ``sloth_id``, ``sloth_service``,
-``sloth_slo``, ``sloth_window``...), so Sloth's public Grafana dashboards read them too. The SLI is
-``mre_slo_events_total{outcome="bad"}`` over all events of the SLO. Pure functions: spec in, rule
-file structure out; the CLI writes it.
+Rule and label names are Sloth's (:mod:`mre.exporters.slo_conventions`), so Sloth's Grafana
+dashboards read them too. Three things differ from Sloth, each because Sloth's rule is wrong on the
+traffic an LLM service has:
+
+- the period SLI is traffic-weighted: bad and all events per second are recorded every evaluation
+  and their sums over the period divided (Pyrra's and Sloth's denominator-corrected way), so a quiet
+  hour weighs as little as its events, instead of the mean of 5-minute ratios;
+- a window without events yields no ratio ("no data") rather than 0/0 = NaN, which
+  ``sum_over_time`` would carry for the whole period;
+- the burn factors spend 2 % / 5 % / 10 % of the budget of the SLO's own period, not of 30 days.
+
+Pure functions: spec in, rule file structure out; the CLI writes it.
 """
 
 from __future__ import annotations
@@ -14,16 +22,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from mre import semconv as sc
+from mre.exporters import slo_conventions as c
 from mre.slo_spec import SLOFile, SLOSpec
+from mre.slo_windows import PAGE, SLI_WINDOWS, TICKET, windows
 
-SLI_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
-# (severity, [(short, long, burn factor)]) per the SRE workbook, as Sloth generates them.
-ALERT_WINDOWS = (
-    ("page", (("5m", "1h", 14.4), ("30m", "6h", 6.0))),
-    ("ticket", (("2h", "1d", 3.0), ("6h", "3d", 1.0))),
-)
-EVENTS_METRIC = f"{sc.METRIC_SLO_EVENTS}_total"
-FAILURES_METRIC = f"{sc.METRIC_FAILURES}_total"
+WINDOW_TEMPLATE = "{{.window}}"  # Sloth's placeholder in an events SLI's queries
 
 # First steps for the on-call engineer, by the triaged cause of the failures behind the burn.
 RUNBOOK_BY_CAUSE = {
@@ -38,89 +41,117 @@ RUNBOOK_BY_CAUSE = {
     "abstention": "Needless abstentions: retrieval finds the answer but the model declines; check the prompt's "
     "abstention wording and the context format.",
 }
+# Each alert's dominant cause is read over its fastest long window.
+CAUSE_WINDOW = {PAGE: "1h", TICKET: "1d"}
 
 
-def _selector(labels: Mapping[str, str]) -> str:
+def selector(labels: Mapping[str, str]) -> str:
     return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
 
 
-def _sloth_labels(file: SLOFile, spec: SLOSpec) -> dict[str, str]:
-    return {
-        "sloth_id": f"{file.service}-{spec.slo.name}",
-        "sloth_service": file.service,
-        "sloth_slo": spec.slo.name,
-    }
+def slo_id(file: SLOFile, spec: SLOSpec) -> str:
+    return f"{file.service}-{spec.slo.name}"
 
 
-def _event_selector(file: SLOFile, spec: SLOSpec, outcome: str | None) -> str:
-    labels = {sc.LABEL_SERVICE: file.service, sc.LABEL_SLO: spec.slo.name, **spec.filters}
-    if outcome:
-        labels[sc.LABEL_OUTCOME] = outcome
-    return _selector(labels)
+def sloth_labels(file: SLOFile, spec: SLOSpec) -> dict[str, str]:
+    return {c.LABEL_ID: slo_id(file, spec), c.LABEL_SERVICE: file.service, c.LABEL_SLO: spec.slo.name}
 
 
-def _budget(spec: SLOSpec) -> float:
-    return round(1.0 - spec.slo.objective, 10)
+def _base_labels(file: SLOFile, spec: SLOSpec) -> dict[str, str]:
+    return {**file.labels, **spec.labels, **sloth_labels(file, spec)}
+
+
+def event_labels(file: SLOFile, spec: SLOSpec) -> dict[str, str]:
+    """The ``mre_slo_events_total`` labels that select this SLO's events (before ``outcome``)."""
+    return {sc.LABEL_SERVICE: file.service, sc.LABEL_SLO: spec.slo.name, **spec.filters}
+
+
+def sli_queries(file: SLOFile, spec: SLOSpec) -> tuple[str, str]:
+    """(bad events per second, all events per second), with Sloth's ``{{.window}}`` placeholder."""
+    if spec.external is not None:
+        return spec.external.error_query, spec.external.total_query
+    labels = event_labels(file, spec)
+    bad = selector({**labels, sc.LABEL_OUTCOME: "bad"})
+    return (
+        f"sum(rate({c.EVENTS_METRIC}{bad}[{WINDOW_TEMPLATE}]))",
+        f"sum(rate({c.EVENTS_METRIC}{selector(labels)}[{WINDOW_TEMPLATE}]))",
+    )
+
+
+def _at(query: str, window: str) -> str:
+    return query.replace(WINDOW_TEMPLATE, window)
+
+
+def _bad_or_zero(bad: str, total: str) -> str:
+    # A label set whose bad series does not exist yet (an older exporter, an external metric) has 0
+    # bad events while it has any events at all, and nothing when it has none.
+    return f"(\n  {bad}\n  or on() 0 * {total}\n)"
 
 
 def sli_rules(file: SLOFile, spec: SLOSpec) -> list[dict[str, Any]]:
-    base = {**file.labels, **_sloth_labels(file, spec)}
-    bad, total = _event_selector(file, spec, "bad"), _event_selector(file, spec, None)
+    base = _base_labels(file, spec)
+    bad_q, total_q = sli_queries(file, spec)
     rules: list[dict[str, Any]] = []
+    bad5, total5 = _at(bad_q, "5m"), _at(total_q, "5m")
+    rules.append(
+        {
+            "record": c.bad_events_rate("5m"),
+            "expr": _bad_or_zero(bad5, total5) + "\n",
+            "labels": {**base, c.LABEL_WINDOW: "5m"},
+        }
+    )
+    rules.append({"record": c.events_rate("5m"), "expr": total5 + "\n", "labels": {**base, c.LABEL_WINDOW: "5m"}})
     for window in SLI_WINDOWS:
+        bad, total = _at(bad_q, window), _at(total_q, window)
         rules.append(
             {
-                "record": f"slo:sli_error:ratio_rate{window}",
-                # "or vector(0)": an SLO with no bad event yet has no bad series at all; its SLI is 0.
-                "expr": f"(sum(rate({EVENTS_METRIC}{bad}[{window}])) or on() vector(0))\n/\n"
-                f"(sum(rate({EVENTS_METRIC}{total}[{window}])))\n",
-                "labels": {**base, "sloth_window": window},
+                "record": c.sli_error(window),
+                # "> 0": a window without events has no ratio (no data), never 0/0 = NaN.
+                "expr": f"{_bad_or_zero(bad, total)}\n/\n({total} > 0)\n",
+                "labels": {**base, c.LABEL_WINDOW: window},
             }
         )
     period = f"{spec.slo.window_days}d"
-    sel = _selector(_sloth_labels(file, spec))
+    sel = selector(sloth_labels(file, spec))
     rules.append(
         {
-            "record": f"slo:sli_error:ratio_rate{period}",
-            "expr": f"sum_over_time(slo:sli_error:ratio_rate5m{sel}[{period}])\n/ ignoring (sloth_window)\n"
-            f"count_over_time(slo:sli_error:ratio_rate5m{sel}[{period}])\n",
-            "labels": {**base, "sloth_window": period},
+            "record": c.sli_error(period),
+            # Traffic-weighted: all bad events of the period over all its events.
+            "expr": f"sum_over_time({c.bad_events_rate('5m')}{sel}[{period}])\n/ ignoring ({c.LABEL_WINDOW})\n"
+            f"(sum_over_time({c.events_rate('5m')}{sel}[{period}]) > 0)\n",
+            "labels": {**base, c.LABEL_WINDOW: period},
         }
     )
     return rules
 
 
 def meta_rules(file: SLOFile, spec: SLOSpec) -> list[dict[str, Any]]:
-    base = {**file.labels, **_sloth_labels(file, spec)}
-    sel = _selector(_sloth_labels(file, spec))
+    base = _base_labels(file, spec)
+    sel = selector(sloth_labels(file, spec))
     period = f"{spec.slo.window_days}d"
-    join = "on(sloth_id, sloth_slo, sloth_service) group_left"
+    join = f"on({', '.join(c.SLO_KEY_LABELS)}) group_left"
     return [
-        {"record": "slo:objective:ratio", "expr": f"vector({spec.slo.objective!r})", "labels": base},
-        {"record": "slo:error_budget:ratio", "expr": f"vector(1-{spec.slo.objective!r})", "labels": base},
-        {"record": "slo:time_period:days", "expr": f"vector({spec.slo.window_days})", "labels": base},
+        {"record": c.OBJECTIVE, "expr": f"vector({spec.slo.objective!r})", "labels": base},
+        {"record": c.ERROR_BUDGET, "expr": f"vector(1-{spec.slo.objective!r})", "labels": base},
+        {"record": c.TIME_PERIOD_DAYS, "expr": f"vector({spec.slo.window_days})", "labels": base},
         {
-            "record": "slo:current_burn_rate:ratio",
-            "expr": f"slo:sli_error:ratio_rate5m{sel}\n/ {join}\nslo:error_budget:ratio{sel}\n",
+            "record": c.CURRENT_BURN_RATE,
+            "expr": f"{c.sli_error('5m')}{sel}\n/ {join}\n{c.ERROR_BUDGET}{sel}\n",
             "labels": base,
         },
         {
-            "record": "slo:period_burn_rate:ratio",
-            "expr": f"slo:sli_error:ratio_rate{period}{sel}\n/ {join}\nslo:error_budget:ratio{sel}\n",
+            "record": c.PERIOD_BURN_RATE,
+            "expr": f"{c.sli_error(period)}{sel}\n/ {join}\n{c.ERROR_BUDGET}{sel}\n",
             "labels": base,
         },
+        {"record": c.PERIOD_BUDGET_REMAINING, "expr": f"1 - {c.PERIOD_BURN_RATE}{sel}", "labels": base},
         {
-            "record": "slo:period_error_budget_remaining:ratio",
-            "expr": f"1 - slo:period_burn_rate:ratio{sel}",
-            "labels": base,
-        },
-        {
-            "record": "sloth_slo_info",
+            "record": c.SLO_INFO,
             "expr": "vector(1)",
             "labels": {
                 **base,
-                "sloth_mode": "mre",
-                "sloth_objective": f"{spec.slo.objective * 100:g}",
+                c.LABEL_MODE: "mre",
+                c.LABEL_OBJECTIVE: f"{spec.slo.objective * 100:g}",
                 "mre_evaluation": spec.slo.scorer,
                 "mre_threshold": f"{spec.slo.threshold:g}",
             },
@@ -128,43 +159,115 @@ def meta_rules(file: SLOFile, spec: SLOSpec) -> list[dict[str, Any]]:
     ]
 
 
-def alert_rules(file: SLOFile, spec: SLOSpec) -> list[dict[str, Any]]:
-    sel = _selector(_sloth_labels(file, spec))
-    budget = _budget(spec)
+def _query_annotation(query: str, template: str) -> str:
+    escaped = query.replace('"', '\\"')
+    return f'{{{{ with query "{escaped}" }}}}{template}{{{{ end }}}}'
+
+
+def _annotations(file: SLOFile, spec: SLOSpec, severity: str, terms: list[tuple[str, str, float]]) -> dict[str, str]:
     routing = spec.alerting
-    cause_query = f'topk(1, sum by (cause) (increase({FAILURES_METRIC}{{service="{file.service}"}}[1h])))'
-    runbook = "\n".join(f"- {cause}: {steps}" for cause, steps in RUNBOOK_BY_CAUSE.items())
+    budget = round(1.0 - spec.slo.objective, 10)
+    spend = ", ".join(f"{factor:.3g}x over {long} and {short}" for short, long, factor in terms)
+    annotations = {
+        "summary": f"{file.service}: the {spec.slo.name} SLO burns its error budget too fast ({severity})",
+        "title": f"({severity}) {{{{$labels.{c.LABEL_SERVICE}}}}} {{{{$labels.{c.LABEL_SLO}}}}} "
+        "SLO error budget burn rate is too fast.",
+        "description": (routing.runbook + "\n" if routing.runbook else "")
+        + f"Error ratio above the budget ({budget:g}) times {spend}.\n"
+        + ("First steps by dominant cause:\n" + "\n".join(f"- {k}: {v}" for k, v in RUNBOOK_BY_CAUSE.items()))
+        * spec.evaluated_by_mre,
+    }
+    if spec.evaluated_by_mre:
+        window = CAUSE_WINDOW[severity]
+        labels = selector({sc.LABEL_SERVICE: file.service, sc.LABEL_SLO: spec.slo.name})
+        query = f"topk(1, sum by ({sc.LABEL_CAUSE}) (increase({c.SLO_FAILURES_METRIC}{labels}[{window}])))"
+        # Evaluated when the alert fires: the cause that dominates this SLO's own failures.
+        annotations["dominant_cause"] = _query_annotation(query, "{{ with first . }}{{ .Labels.cause }}{{ end }}")
+    if routing.runbook_url:
+        annotations["runbook_url"] = routing.runbook_url
+    return {**annotations, **routing.annotations}
+
+
+def alert_rules(file: SLOFile, spec: SLOSpec) -> list[dict[str, Any]]:
+    sel = selector(sloth_labels(file, spec))
+    budget = round(1.0 - spec.slo.objective, 10)
+    routing = spec.alerting
+    by_severity: dict[str, list[tuple[str, str, float]]] = {}
+    for window, factor in windows(spec.slo.window_days):
+        by_severity.setdefault(window.severity, []).append((window.short, window.long, factor))
     rules = []
-    for severity, windows in ALERT_WINDOWS:
-        extra = routing.page_labels if severity == "page" else routing.ticket_labels
+    for severity, terms in by_severity.items():
+        extra = routing.page_labels if severity == PAGE else routing.ticket_labels
         if extra is None:
             continue
-        terms = [
-            f"(\n    max(slo:sli_error:ratio_rate{short}{sel} > ({factor:g} * {budget!r})) without (sloth_window)\n"
-            f"    and\n    max(slo:sli_error:ratio_rate{long}{sel} > ({factor:g} * {budget!r}))"
-            " without (sloth_window)\n)"
-            for short, long, factor in windows
-        ]
-        annotations = {
-            "summary": f"{file.service}: the {spec.slo.name} SLO burns its error budget too fast ({severity})",
-            "title": f"({severity}) {{{{$labels.sloth_service}}}} {{{{$labels.sloth_slo}}}} "
-            "SLO error budget burn rate is too fast.",
-            # Evaluated when the alert fires: the cause that dominates the last hour's failures.
-            "dominant_cause": f'{{{{ with query "{cause_query.replace(chr(34), chr(92) + chr(34))}" }}}}'
-            f"{{{{ with first . }}}}{{{{ .Labels.cause }}}}{{{{ end }}}}{{{{ end }}}}",
-            "runbook": (routing.runbook + "\n" if routing.runbook else "")
-            + "First steps by dominant cause:\n"
-            + runbook,
-        }
+        expr = "\nor\n".join(
+            f"(\n    max({c.sli_error(short)}{sel} > ({factor!r} * {budget!r})) without ({c.LABEL_WINDOW})\n"
+            f"    and\n    max({c.sli_error(long)}{sel} > ({factor!r} * {budget!r})) without ({c.LABEL_WINDOW})\n)"
+            for short, long, factor in terms
+        )
         rules.append(
             {
                 "alert": routing.name,
-                "expr": "\nor\n".join(terms) + "\n",
-                "labels": {**file.labels, **routing.labels, **extra, "sloth_severity": severity},
-                "annotations": annotations,
+                "expr": expr + "\n",
+                "labels": {**file.labels, **spec.labels, **routing.labels, **extra, c.LABEL_SEVERITY: severity},
+                "annotations": _annotations(file, spec, severity, terms),
             }
         )
     return rules
+
+
+def _duration(minutes: int) -> str:
+    return f"{minutes // 1440}d" if minutes % 1440 == 0 else f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
+
+
+def no_data_rules(file: SLOFile, spec: SLOSpec) -> list[dict[str, Any]]:
+    """A dead SLI is an alert, not a green SLO: no event series at all (nothing was ever measured,
+    or mre is not scraped), or answers still counted while this SLO gets no event (a scorer that stopped
+    scoring, content capture switched off, a route renamed)."""
+    if spec.no_data_minutes is None or not spec.evaluated_by_mre:
+        return []
+    after = _duration(spec.no_data_minutes)
+    events = f"{c.EVENTS_METRIC}{selector(event_labels(file, spec))}"
+    answers = {
+        sc.LABEL_SERVICE: file.service,
+        **({sc.LABEL_MODEL: spec.filters["model"]} if "model" in spec.filters else {}),
+    }
+    routing = spec.alerting
+    labels = {
+        **file.labels,
+        **spec.labels,
+        **routing.labels,
+        **(routing.ticket_labels or {c.LABEL_SEVERITY_PLAIN: TICKET}),
+        **sloth_labels(file, spec),
+    }
+    extra = {"runbook_url": routing.runbook_url} if routing.runbook_url else {}
+    return [
+        {
+            "alert": c.ALERT_EVENTS_ABSENT,
+            "expr": f"absent({events})",
+            "for": after,
+            "labels": labels,
+            "annotations": {
+                "summary": f"{file.service}: the {spec.slo.name} SLO has no events at all: it measures nothing",
+                "description": "No mre_slo_events_total series for this SLO: mre is not scraped, the service sends no "
+                "traces to it, or no answer could ever be scored for it (mre_scorer_skipped_total says why).",
+                **extra,
+            },
+        },
+        {
+            "alert": c.ALERT_EVENTS_STOPPED,
+            "expr": f"sum(increase({events}[{after}])) == 0\nand on()\n"
+            f"sum(increase({c.INTERACTIONS_METRIC}{selector(answers)}[{after}])) > 0",
+            "for": "5m",
+            "labels": labels,
+            "annotations": {
+                "summary": f"{file.service}: answers are scored but the {spec.slo.name} SLO got no event for {after}",
+                "description": "The service still answers, but nothing counts for this SLO: read "
+                "mre_scorer_skipped_total and mre_interactions_unscored_total by reason.",
+                **extra,
+            },
+        },
+    ]
 
 
 def drift_rules(file: SLOFile) -> dict[str, Any]:
@@ -172,7 +275,7 @@ def drift_rules(file: SLOFile) -> dict[str, Any]:
     baseline for ten minutes is a ticket; whether the questions changed too is in its annotation, so
     the on-call engineer tells a model change from a change in what users ask. A change in the
     question mix alone is information."""
-    selector = f'{{service="{file.service}"}}'
+    svc = selector({sc.LABEL_SERVICE: file.service})
     inputs = (
         '{{ with printf "max(mre_question_drift_detected{service=%q, model=%q})" $labels.service $labels.model '
         "| query }}{{ with first . }}{{ if eq .Value 1.0 }}changed: read the score drift with the new mix of "
@@ -184,26 +287,26 @@ def drift_rules(file: SLOFile) -> dict[str, Any]:
         "rules": [
             {
                 "alert": "ModelBehaviourDegraded",
-                "expr": f"max by (service, model, evaluation, baseline) (mre_drift_degraded{selector}) == 1",
+                "expr": f"max by (service, model, evaluation, baseline) (mre_drift_degraded{svc}) == 1",
                 "for": "10m",
                 "labels": {**file.labels, "severity": "ticket"},
                 "annotations": {
                     "summary": "{{ $labels.model }} scores worse on {{ $labels.evaluation }} than its baseline "
                     "({{ $labels.baseline }})",
                     "questions": inputs,
-                    "runbook": "Compare the models dashboard; if a new model version caused it, pin the previous "
+                    "description": "Compare the models dashboard; if a new model version caused it, pin the previous "
                     "version and rerun `mre eval` on a labelled set before upgrading again.",
                 },
             },
             {
                 "alert": "QuestionMixChanged",
-                "expr": f"max by (service, model, baseline) (mre_question_drift_detected{selector}) == 1",
+                "expr": f"max by (service, model, baseline) (mre_question_drift_detected{svc}) == 1",
                 "for": "30m",
                 "labels": {**file.labels, "severity": "info"},
                 "annotations": {
                     "summary": "{{ $labels.service }} gets a different mix of questions than its baseline "
                     "({{ $labels.baseline }})",
-                    "runbook": "New topics may lack documents (watch the coverage cause) or need new SLO filters; "
+                    "description": "New topics may lack documents (watch the coverage cause) or need new SLO filters; "
                     "score drift in the same window may come from the questions rather than the model.",
                 },
             },
@@ -214,12 +317,12 @@ def drift_rules(file: SLOFile) -> dict[str, Any]:
 def calibration_rules(file: SLOFile) -> dict[str, Any]:
     """Agreement between human verdicts and each scorer over the calibration window (summed over
     replicas), a ticket when it falls below the minimum with enough verdicts, and one when no human
-    verdict has arrived for ``stale_after`` although verdicts were sent before."""
-    c = file.calibration
-    window = f"{c.window_days}d"
-    metric = f'mre_human_verdicts_total{{service="{file.service}"'
+    verdict has arrived for ``stale_after`` (``absent``: also when none ever did)."""
+    cal = file.calibration
+    window = f"{cal.window_days}d"
+    metric = f'{c.HUMAN_VERDICTS_METRIC}{{service="{file.service}"'
     ratio, count = f"mre:human_agreement:ratio_{window}", f"mre:human_verdicts:increase_{window}"
-    selector = f'{{service="{file.service}"}}'
+    svc = selector({sc.LABEL_SERVICE: file.service})
     return {
         "name": f"mre-calibration-{file.service}",
         "rules": [
@@ -231,32 +334,34 @@ def calibration_rules(file: SLOFile) -> dict[str, Any]:
             {
                 "record": ratio,
                 "expr": f'sum by (service, evaluation) (increase({metric}, agreement="agree"}}[{window}]))\n/\n'
-                f"sum by (service, evaluation) (increase({metric}}}[{window}]))",
+                f"(sum by (service, evaluation) (increase({metric}}}[{window}])) > 0)",
                 "labels": dict(file.labels),
             },
             {
                 "alert": "ScorerDisagreesWithHumans",
-                "expr": f"{ratio}{selector} < {c.min_agreement:g}\nand on (service, evaluation)\n"
-                f"{count}{selector} >= {c.min_verdicts}",
+                "expr": f"{ratio}{svc} < {cal.min_agreement:g}\nand on (service, evaluation)\n"
+                f"{count}{svc} >= {cal.min_verdicts}",
                 "for": "1h",
                 "labels": {**file.labels, "severity": "ticket"},
                 "annotations": {
                     "summary": "{{ $labels.evaluation }} agrees with only {{ $value | humanizePercentage }} of the "
-                    f"human verdicts over {window} (minimum {c.min_agreement:.0%})",
-                    "runbook": "Read the disagreeing traces (mre_human_verdicts_total by human/automated); if people "
-                    "are right, recalibrate the scorer's threshold or add a judge; if the scorer is, brief the "
-                    "reviewers.",
+                    f"human verdicts over {window} (minimum {cal.min_agreement:.0%})",
+                    "description": "Read the disagreeing traces (mre_human_verdicts_total by human/automated); "
+                    "if people are right, recalibrate the scorer's threshold or add a judge; if the scorer is, "
+                    "brief the reviewers.",
                 },
             },
             {
                 "alert": "HumanCalibrationStale",
-                "expr": f"sum by (service) (increase({metric}}}[{c.stale_after_days}d])) == 0",
+                "expr": f"sum by (service) (increase({metric}}}[{cal.stale_after_days}d])) == 0\n"
+                f"or\nabsent({metric}}})",
                 "for": "1h",
                 "labels": {**file.labels, "severity": "ticket"},
                 "annotations": {
-                    "summary": f"no human verdict for {{{{ $labels.service }}}} in {c.stale_after_days} days: the "
-                    "automated scores are not being checked",
-                    "runbook": "Resume the review queue (mre.feedback on a sample of answers).",
+                    "summary": f"no human verdict for {{{{ $labels.service }}}} in {cal.stale_after_days} days "
+                    "(or ever): the automated scores are not being checked",
+                    "description": "Resume the review queue (mre.feedback on a sample of answers), or set "
+                    "`calibration: {disable: true}` in the SLO file if nobody reviews answers.",
                 },
             },
         ],
@@ -264,15 +369,21 @@ def calibration_rules(file: SLOFile) -> dict[str, Any]:
 
 
 def build_rules(file: SLOFile) -> dict[str, Any]:
-    """The rule file: per SLO the three groups Sloth makes (SLI, meta, alerts), then drift."""
+    """The rule file: per SLO the three groups Sloth makes (SLI, meta, alerts) and its no-data
+    alerts, then drift and calibration."""
     groups = []
     for spec in file.slos:
-        slo_id = f"{file.service}-{spec.slo.name}"
-        groups.append({"name": f"sloth-slo-sli-recordings-{slo_id}", "rules": sli_rules(file, spec)})
-        groups.append({"name": f"sloth-slo-meta-recordings-{slo_id}", "rules": meta_rules(file, spec)})
+        ident = slo_id(file, spec)
+        groups.append({"name": c.GROUP_SLI.format(id=ident), "rules": sli_rules(file, spec)})
+        groups.append({"name": c.GROUP_META.format(id=ident), "rules": meta_rules(file, spec)})
         alerts = alert_rules(file, spec)
         if alerts:
-            groups.append({"name": f"sloth-slo-alerts-{slo_id}", "rules": alerts})
-    groups.append(drift_rules(file))
-    groups.append(calibration_rules(file))
+            groups.append({"name": c.GROUP_ALERTS.format(id=ident), "rules": alerts})
+        no_data = no_data_rules(file, spec)
+        if no_data:
+            groups.append({"name": c.GROUP_NO_DATA.format(id=ident), "rules": no_data})
+    if any(spec.evaluated_by_mre for spec in file.slos):
+        groups.append(drift_rules(file))
+        if file.calibration.enabled:
+            groups.append(calibration_rules(file))
     return {"groups": groups}

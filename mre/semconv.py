@@ -93,6 +93,8 @@ METRIC_INTERACTIONS: Final = "mre_interactions"  # counter, exposed as mre_inter
 METRIC_EVALUATION_SCORE: Final = "mre_evaluation_score"  # histogram
 METRIC_SLO_EVENTS: Final = "mre_slo_events"  # counter, exposed as mre_slo_events_total
 METRIC_FAILURES: Final = "mre_failures"  # counter, exposed as mre_failures_total
+# Bad events of each SLO by the triaged cause of their answer: what a burning SLO's alert names.
+METRIC_SLO_FAILURES: Final = "mre_slo_failures"  # counter, exposed as mre_slo_failures_total
 # Answers not fully scored, by reason (mre.processor.coverage); scorers that gave no score, by reason.
 METRIC_INTERACTIONS_UNSCORED: Final = "mre_interactions_unscored"
 METRIC_SCORER_SKIPPED: Final = "mre_scorer_skipped"

@@ -3,32 +3,43 @@
     version: mre/v1
     service: policy-assistant
     labels: {team: ml-platform}          # added to every generated rule
+    evaluations: [tone]                  # optional: custom scorers registered in-process
     slos:
       - name: faithfulness
         description: Answers whose claims the retrieved context supports
         objective: 99.0                  # percent of answers that must be good, in (0, 100)
-        window: 28d                      # the SLO period
+        window: 28d                      # the SLO period (6d to 366d; burn factors derive from it)
+        labels: {category: grounding}    # optional: added to this SLO's rules
         sli:
           score: {evaluation: faithfulness, threshold: 0.85}   # good when the score >= threshold
-          # or: event: guardrail_violation | wrong_abstention | stale_source | permission_leak
-          #     | unscored_answer
+          # or: event: guardrail_violation | flagged_input | wrong_abstention | stale_source
+          #     | permission_leak | unscored_answer
         filters: {route: policy-qa}      # optional: route, model
+        no_data: 1h                      # alert when this SLO gets no event for this long (`off` disables)
         alerting:
           name: FaithfulnessBudgetBurn
           labels: {team: ml-platform}
           page: {labels: {severity: page}}       # `disable: true` drops it
           ticket: {labels: {severity: ticket}}
-          runbook: https://runbooks.example.com/faithfulness
+          runbook_url: https://runbooks.example.com/faithfulness
+          runbook: First steps, as text    # shown as the alert's description
 
-Events are scorers with a fixed rule: a guardrail violation is ``safety < 1``, a wrong abstention
-``abstention < 1``, a stale source ``freshness < 0.5``, a permission leak ``permission_leak < 0.5``,
-an unscored answer ``scoring_coverage < 1`` (its text, question or context was not captured).
+Events are scorers with a fixed rule: a guardrail violation is ``safety < 1`` (the answer, and
+guardrails on the output), a flagged input ``input_safety < 1`` (guardrails on the question: the
+user's input, never counted against the answer), a wrong abstention ``abstention < 1``, a stale source
+``freshness < 0.5``, a permission leak ``permission_leak < 0.5``, an unscored answer
+``scoring_coverage < 1`` (its text, question or context was not captured).
+
+Unknown keys, evaluations and events are errors with a "did you mean"; a misspelt key is never
+silently ignored. Sloth ``prometheus/v1`` and OpenSLO ``openslo/v1`` files load into the same model
+(:mod:`mre.slo_formats`).
 """
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -37,10 +48,13 @@ from typing import Any
 import yaml
 
 from mre.slo import SLO
+from mre.slo_windows import period_problem
 
 VERSION = "mre/v1"
 EVENTS: Mapping[str, tuple[str, float]] = {
     "guardrail_violation": ("safety", 1.0),
+    # A question a guardrail flagged: its own SLI (abuse, injection attempts), not the answer's fault.
+    "flagged_input": ("input_safety", 1.0),
     "wrong_abstention": ("abstention", 1.0),
     "stale_source": ("freshness", 0.5),
     "permission_leak": ("permission_leak", 0.5),
@@ -48,9 +62,22 @@ EVENTS: Mapping[str, tuple[str, float]] = {
     "unscored_answer": ("scoring_coverage", 1.0),
 }
 FILTER_KEYS = ("route", "model")
+DEFAULT_NO_DATA_MINUTES = 60
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _ALERT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _WINDOW = re.compile(r"^(\d+)d$")
+_DURATION = re.compile(r"^(\d+)([mhd])$")
+_URL = re.compile(r"^https?://\S+$")
+
+# The keys each mapping may hold: anything else is a mistake reported with the closest known key.
+TOP_KEYS = ("version", "service", "labels", "evaluations", "slos", "calibration")
+SLO_KEYS = ("name", "description", "objective", "window", "labels", "sli", "filters", "no_data", "alerting")
+SCORE_KEYS = ("evaluation", "threshold")
+ALERTING_KEYS = ("name", "labels", "page", "ticket", "runbook", "runbook_url")
+ROUTE_KEYS = ("labels", "disable")
+CALIBRATION_KEYS = ("min_agreement", "min_verdicts", "window", "stale_after", "disable")
+
+Problem = Callable[[str, str], None]
 
 
 class SpecError(ValueError):
@@ -67,7 +94,19 @@ class AlertRouting:
     labels: Mapping[str, str] = field(default_factory=dict)
     page_labels: Mapping[str, str] | None = field(default_factory=lambda: {"severity": "page"})
     ticket_labels: Mapping[str, str] | None = field(default_factory=lambda: {"severity": "ticket"})
-    runbook: str | None = None
+    runbook: str | None = None  # first steps as text: the alert's description
+    runbook_url: str | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict)  # extra annotations (Sloth's)
+
+
+@dataclass(frozen=True)
+class ExternalSLI:
+    """An SLI over metrics mre does not produce (a Sloth ``events`` SLI, an OpenSLO ratio): the two
+    queries, each a rate with ``{{.window}}`` where the window goes. The processor does not evaluate
+    it; the rules do."""
+
+    error_query: str
+    total_query: str
 
 
 @dataclass(frozen=True)
@@ -76,6 +115,13 @@ class SLOSpec:
     filters: Mapping[str, str]
     alerting: AlertRouting
     event: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    external: ExternalSLI | None = None
+    no_data_minutes: int | None = DEFAULT_NO_DATA_MINUTES  # None: no dead-SLI alert
+
+    @property
+    def evaluated_by_mre(self) -> bool:
+        return self.external is None
 
 
 @dataclass(frozen=True)
@@ -85,7 +131,8 @@ class Calibration:
     min_agreement: float = 0.8  # share of human verdicts each scorer must agree with over the window
     min_verdicts: int = 30  # fewer verdicts in the window say nothing
     window_days: int = 7
-    stale_after_days: int = 14  # no human verdict for this long is itself an alert
+    stale_after_days: int = 14  # no human verdict for this long (or ever) is itself an alert
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -95,11 +142,12 @@ class SLOFile:
     slos: tuple[SLOSpec, ...]
     source: str
     calibration: Calibration = field(default_factory=Calibration)
+    evaluations: tuple[str, ...] = ()  # custom evaluation names the file declared
 
     @property
     def runtime_slos(self) -> tuple[SLO, ...]:
         """What the processor evaluates for ``mre_slo_events_total``."""
-        return tuple(s.slo for s in self.slos)
+        return tuple(s.slo for s in self.slos if s.evaluated_by_mre)
 
 
 class _Located:
@@ -115,7 +163,9 @@ class _Located:
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
                 key = str(key_node.value)
-                out[key] = self.convert(value_node, f"{path}.{key}" if path else key)
+                child = f"{path}.{key}" if path else key
+                out[key] = self.convert(value_node, child)
+                self.lines[child] = key_node.start_mark.line + 1  # a problem with a key is on its own line
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
@@ -127,16 +177,24 @@ class _Located:
         return self.lines.get(path, 1)
 
 
-def load(path: str | Path) -> SLOFile:
-    text = Path(path).read_text(encoding="utf-8")
-    return parse(text, str(path))
+@dataclass
+class Reader:
+    """Problems collected against one source, each with the line of its path."""
+
+    source: str
+    located: _Located
+    problems: list[str] = field(default_factory=list)
+
+    def __call__(self, path: str, message: str) -> None:
+        self.problems.append(f"{self.source}:{self.located.line(path)}: {path or '(top level)'}: {message}")
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise SpecError(self.problems)
 
 
-def load_default() -> SLOFile:
-    return parse(resources.files("mre").joinpath("slos.yaml").read_text("utf-8"), "slos.yaml (shipped default)")
-
-
-def parse(text: str, source: str) -> SLOFile:
+def compose(text: str, source: str) -> tuple[Any, Reader]:
+    """The YAML document as plain values, and a reader that reports problems at their lines."""
     try:
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
@@ -145,40 +203,119 @@ def parse(text: str, source: str) -> SLOFile:
         raise SpecError([f"{source}:{line}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from None
     located = _Located(source)
     data = located.convert(root, "") if root is not None else None
-    problems: list[str] = []
+    return data, Reader(source, located)
 
-    def problem(path: str, message: str) -> None:
-        problems.append(f"{source}:{located.line(path)}: {path or '(top level)'}: {message}")
 
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def check_keys(raw: Mapping[str, Any], known: tuple[str, ...], path: str, problem: Problem) -> None:
+    for key in raw:
+        if key not in known:
+            where = f"{path}.{key}" if path else key
+            problem(where, f"unknown key {key!r}{did_you_mean(key, known)} (known: {', '.join(known)})")
+
+
+def known_evaluations() -> frozenset[str]:
+    """The scorer names the processor registers (its registry is the one list)."""
+    from mre.processor.scorers import EVALUATIONS
+
+    return EVALUATIONS
+
+
+def load(path: str | Path) -> SLOFile:
+    """An mre, Sloth ``prometheus/v1`` or OpenSLO ``openslo/v1`` file, told apart by its version."""
+    text = Path(path).read_text(encoding="utf-8")
+    return parse_any(text, str(path))
+
+
+def parse_any(text: str, source: str) -> SLOFile:
+    head = _head(text)
+    if head == "prometheus/v1" or str(head).startswith("openslo/"):
+        from mre.slo_formats import parse_openslo, parse_sloth
+
+        return parse_sloth(text, source) if head == "prometheus/v1" else parse_openslo(text, source)
+    return parse(text, source)
+
+
+def _head(text: str) -> str | None:
+    for line in text.splitlines():
+        match = re.match(r"""^(version|apiVersion):\s*["']?([^"'\s#]+)""", line)
+        if match:
+            return match.group(2)
+    return None
+
+
+def init_text(service: str) -> str:
+    """A starting SLO file for ``service``: the shipped defaults, with their comments, for that service."""
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", service):
+        raise ValueError(f"service {service!r}: letters, digits, '.', '_' and '-' (the service.name your app sets)")
+    text = resources.files("mre").joinpath("slos.yaml").read_text("utf-8")
+    body = re.sub(r"(?m)^service: .*$", f"service: {service}", text, count=1)
+    body = re.sub(r"(?m)^# The shipped default SLOs.*?(?=^version:)", "", body, count=1, flags=re.S)
+    header = (
+        f"# SLOs for {service}, written by `mre slo init`. Check it with `mre slo check`, build the rules and\n"
+        "# dashboards with `mre slo build`, and pass it to `mre serve --slos` (or MRE_SLOS in-process).\n"
+        "# Drop the SLOs your service cannot measure (no retrieval: faithfulness and freshness; no ACLs:\n"
+        "# permission-leak); each SLO also alerts when it gets no event for its `no_data` time.\n"
+    )
+    return header + body
+
+
+def replace_service(file: SLOFile, service: str) -> SLOFile:
+    from dataclasses import replace
+
+    return replace(file, service=service)
+
+
+def load_default() -> SLOFile:
+    return parse(resources.files("mre").joinpath("slos.yaml").read_text("utf-8"), "slos.yaml (shipped default)")
+
+
+def parse(text: str, source: str) -> SLOFile:
+    data, problem = compose(text, source)
     if not isinstance(data, dict):
         raise SpecError([f"{source}:1: (top level): expected a mapping with version, service and slos"])
+    check_keys(data, TOP_KEYS, "", problem)
     if data.get("version") != VERSION:
-        problem("version", f"must be {VERSION!r}, got {data.get('version')!r}")
+        problem(
+            "version", f"must be {VERSION!r}, got {data.get('version')!r} (Sloth prometheus/v1 and openslo/v1 load too)"
+        )
     service = data.get("service")
     if not isinstance(service, str) or not service:
         problem("service", "required, a non-empty string")
-    labels = _labels(data.get("labels", {}), "labels", problem)
+    labels = labels_of(data.get("labels", {}), "labels", problem)
+    custom = data.get("evaluations", [])
+    if not isinstance(custom, list) or not all(isinstance(e, str) and e for e in custom):
+        problem("evaluations", "a list of custom evaluation (scorer) names")
+        custom = []
+    evaluations = known_evaluations() | set(custom)
     raw_slos = data.get("slos")
     specs: list[SLOSpec] = []
     if not isinstance(raw_slos, list) or not raw_slos:
         problem("slos", "required, a non-empty list")
         raw_slos = []
-    seen: set[str] = set()
     for i, raw in enumerate(raw_slos):
-        spec = _slo(raw, f"slos[{i}]", problem)
-        if spec is None:
-            continue
+        spec = _slo(raw, f"slos[{i}]", problem, evaluations)
+        if spec is not None:
+            specs.append(spec)
+    check_unique(specs, problem)
+    calibration = _calibration(data.get("calibration"), "calibration", problem)
+    problem.raise_if_any()
+    return SLOFile(str(service), labels, tuple(specs), source, calibration, tuple(custom))
+
+
+def check_unique(specs: list[SLOSpec], problem: Problem) -> None:
+    seen: set[str] = set()
+    for i, spec in enumerate(specs):
         if spec.slo.name in seen:
             problem(f"slos[{i}].name", f"duplicate SLO name {spec.slo.name!r}")
         seen.add(spec.slo.name)
-        specs.append(spec)
-    calibration = _calibration(data.get("calibration"), "calibration", problem)
-    if problems:
-        raise SpecError(problems)
-    return SLOFile(str(service), labels, tuple(specs), source, calibration)
 
 
-def _days(raw: Any, path: str, problem: Any, default: int) -> int:
+def _days(raw: Any, path: str, problem: Problem, default: int) -> int:
     if raw is None:
         return default
     match = _WINDOW.match(str(raw))
@@ -188,15 +325,37 @@ def _days(raw: Any, path: str, problem: Any, default: int) -> int:
     return int(match.group(1))
 
 
-def _calibration(raw: Any, path: str, problem: Any) -> Calibration:
+def period_days(raw: Any, path: str, problem: Problem) -> int | None:
+    """An SLO period: whole days the burn-rate windows can serve (mre.slo_windows)."""
+    match = _WINDOW.match(str(raw))
+    if not match:
+        problem(path, f"a number of days like '28d', got {raw!r}")
+        return None
+    days = int(match.group(1))
+    why = period_problem(days)
+    if why is not None:
+        problem(path, why)
+        return None
+    return days
+
+
+def duration_minutes(raw: Any, path: str, problem: Problem) -> int | None:
+    match = _DURATION.match(str(raw))
+    if not match or int(match.group(1)) < 1:
+        problem(path, f"a duration like '30m', '1h' or '1d', or 'off', got {raw!r}")
+        return None
+    return int(match.group(1)) * {"m": 1, "h": 60, "d": 1440}[match.group(2)]
+
+
+def _calibration(raw: Any, path: str, problem: Problem) -> Calibration:
     if raw is None:
         return Calibration()
+    if raw is False:
+        return Calibration(enabled=False)
     if not isinstance(raw, dict):
-        problem(path, "a mapping with min_agreement, min_verdicts, window, stale_after")
+        problem(path, "a mapping with min_agreement, min_verdicts, window, stale_after (or `disable: true`)")
         return Calibration()
-    unknown = set(raw) - {"min_agreement", "min_verdicts", "window", "stale_after"}
-    if unknown:
-        problem(path, f"unknown keys {sorted(unknown)}; known: min_agreement, min_verdicts, window, stale_after")
+    check_keys(raw, CALIBRATION_KEYS, path, problem)
     default = Calibration()
     agreement = raw.get("min_agreement", default.min_agreement * 100)
     if isinstance(agreement, bool) or not isinstance(agreement, int | float) or not 0 < agreement < 100:
@@ -211,10 +370,11 @@ def _calibration(raw: Any, path: str, problem: Any) -> Calibration:
         min_verdicts=verdicts,
         window_days=_days(raw.get("window"), f"{path}.window", problem, default.window_days),
         stale_after_days=_days(raw.get("stale_after"), f"{path}.stale_after", problem, default.stale_after_days),
+        enabled=raw.get("disable") is not True,
     )
 
 
-def _labels(raw: Any, path: str, problem: Any) -> dict[str, str]:
+def labels_of(raw: Any, path: str, problem: Problem) -> dict[str, str]:
     if raw is None:
         return {}
     if not isinstance(raw, dict) or not all(isinstance(v, str | int | float) for v in raw.values()):
@@ -226,73 +386,113 @@ def _labels(raw: Any, path: str, problem: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in raw.items()}
 
 
-def _slo(raw: Any, path: str, problem: Any) -> SLOSpec | None:
+def objective_of(raw: Any, path: str, problem: Problem) -> float | None:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 < raw < 100:
+        problem(path, f"a percentage in (0, 100), got {raw!r}")
+        return None
+    return round(float(raw) / 100.0, 10)
+
+
+def slo_name_of(raw: Any, path: str, problem: Problem) -> str | None:
+    if not isinstance(raw, str) or not _NAME.match(raw):
+        problem(path, "required: lower case letters, digits and dashes, starting with a letter")
+        return None
+    return raw
+
+
+def _sli(
+    raw: Any, path: str, problem: Problem, evaluations: frozenset[str] | set[str]
+) -> tuple[str, float, str | None] | None:
+    """(scorer, threshold, event) of an mre SLI."""
+    if not isinstance(raw, dict) or len(raw) != 1 or next(iter(raw)) not in ("score", "event"):
+        hint = ""
+        if isinstance(raw, dict):
+            hint = "".join(did_you_mean(k, ("score", "event")) for k in raw if k not in ("score", "event"))
+        problem(path, f"exactly one of 'score: {{evaluation, threshold}}' or 'event: <name>'{hint}")
+        return None
+    if "event" in raw:
+        event = raw["event"]
+        if event not in EVENTS:
+            problem(f"{path}.event", f"one of {', '.join(EVENTS)}, got {event!r}{did_you_mean(str(event), EVENTS)}")
+            return None
+        scorer, threshold = EVENTS[event]
+        return scorer, threshold, str(event)
+    score = raw["score"]
+    if not isinstance(score, dict):
+        problem(f"{path}.score", "a mapping with evaluation and threshold")
+        return None
+    check_keys(score, SCORE_KEYS, f"{path}.score", problem)
+    evaluation = score.get("evaluation")
+    ok = True
+    if not isinstance(evaluation, str):
+        problem(f"{path}.score.evaluation", "required: the scorer name, e.g. faithfulness")
+        ok = False
+    elif evaluation not in evaluations:
+        problem(
+            f"{path}.score.evaluation",
+            f"unknown evaluation {evaluation!r}{did_you_mean(evaluation, evaluations)} (a custom scorer must be "
+            "declared under `evaluations:`)",
+        )
+        ok = False
+    threshold = score.get("threshold")
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
+        problem(f"{path}.score.threshold", f"a score in [0, 1], got {threshold!r}")
+        ok = False
+    if not ok:
+        return None
+    return str(evaluation), float(threshold), None  # type: ignore[arg-type]
+
+
+def filters_of(raw: Any, path: str, problem: Problem) -> dict[str, str]:
+    filters = raw or {}
+    if not isinstance(filters, dict) or set(filters) - set(FILTER_KEYS):
+        unknown = sorted(set(filters) - set(FILTER_KEYS)) if isinstance(filters, dict) else []
+        hint = "".join(did_you_mean(k, FILTER_KEYS) for k in unknown)
+        problem(path, f"a mapping with keys among {', '.join(FILTER_KEYS)}{hint}")
+        return {}
+    return {str(k): str(v) for k, v in filters.items()}
+
+
+def no_data_of(raw: Any, path: str, problem: Problem) -> int | None:
+    if raw is None:
+        return DEFAULT_NO_DATA_MINUTES
+    if raw is False or raw == "off":
+        return None
+    return duration_minutes(raw, path, problem)
+
+
+def _slo(raw: Any, path: str, problem: Problem, evaluations: frozenset[str] | set[str]) -> SLOSpec | None:
     if not isinstance(raw, dict):
         problem(path, "each SLO must be a mapping")
         return None
-    ok = True
-    name = raw.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
-        problem(f"{path}.name", "required: lower case letters, digits and dashes, starting with a letter")
-        ok = False
-    objective = raw.get("objective")
-    if isinstance(objective, bool) or not isinstance(objective, int | float) or not 0 < objective < 100:
-        problem(f"{path}.objective", f"a percentage in (0, 100), got {objective!r}")
-        ok = False
-    window = raw.get("window", "28d")
-    match = _WINDOW.match(str(window))
-    if not match or not 1 <= int(match.group(1)) <= 366:
-        problem(f"{path}.window", f"a number of days like '28d', got {window!r}")
-        ok = False
-    sli = raw.get("sli")
-    scorer, threshold, event = None, None, None
-    if not isinstance(sli, dict) or len(sli) != 1 or next(iter(sli)) not in ("score", "event"):
-        problem(f"{path}.sli", "exactly one of 'score: {evaluation, threshold}' or 'event: <name>'")
-        ok = False
-    elif "score" in sli:
-        score = sli["score"]
-        if not isinstance(score, dict) or not isinstance(score.get("evaluation"), str):
-            problem(f"{path}.sli.score.evaluation", "required: the scorer name, e.g. faithfulness")
-            ok = False
-        else:
-            scorer = score["evaluation"]
-        threshold = score.get("threshold") if isinstance(score, dict) else None
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
-            problem(f"{path}.sli.score.threshold", f"a score in [0, 1], got {threshold!r}")
-            ok = False
-    else:
-        event = sli["event"]
-        if event not in EVENTS:
-            problem(f"{path}.sli.event", f"one of {', '.join(EVENTS)}, got {event!r}")
-            ok = False
-        else:
-            scorer, threshold = EVENTS[event]
-    filters = raw.get("filters") or {}
-    if not isinstance(filters, dict) or set(filters) - set(FILTER_KEYS):
-        problem(f"{path}.filters", f"a mapping with keys among {', '.join(FILTER_KEYS)}")
-        filters = {}
-    alerting = _alerting(raw.get("alerting"), f"{path}.alerting", str(name), problem)
-    if not ok or alerting is None or scorer is None or threshold is None or match is None:
+    check_keys(raw, SLO_KEYS, path, problem)
+    name = slo_name_of(raw.get("name"), f"{path}.name", problem)
+    objective = objective_of(raw.get("objective"), f"{path}.objective", problem)
+    days = period_days(raw.get("window", "28d"), f"{path}.window", problem)
+    sli = _sli(raw.get("sli"), f"{path}.sli", problem, evaluations)
+    filters = filters_of(raw.get("filters"), f"{path}.filters", problem)
+    labels = labels_of(raw.get("labels"), f"{path}.labels", problem)
+    no_data = no_data_of(raw.get("no_data"), f"{path}.no_data", problem)
+    alerting = alerting_of(raw.get("alerting"), f"{path}.alerting", str(name), problem)
+    if name is None or objective is None or days is None or sli is None or alerting is None:
         return None
-    slo = SLO(
-        name=str(name),
-        scorer=scorer,
-        threshold=float(threshold),
-        objective=round(float(objective) / 100.0, 10),  # type: ignore[arg-type]
-        window_days=int(match.group(1)),
-        description=str(raw.get("description", "")),
-    )
-    return SLOSpec(slo, {str(k): str(v) for k, v in filters.items()}, alerting, event)
+    scorer, threshold, event = sli
+    slo = SLO(name, scorer, threshold, objective, days, str(raw.get("description", "")))
+    return SLOSpec(slo, filters, alerting, event, labels, None, no_data)
 
 
-def _alerting(raw: Any, path: str, slo_name: str, problem: Any) -> AlertRouting | None:
-    default_name = "".join(part.capitalize() for part in slo_name.split("-")) + "BudgetBurn"
+def default_alert_name(slo_name: str) -> str:
+    return "".join(part.capitalize() for part in slo_name.split("-")) + "BudgetBurn"
+
+
+def alerting_of(raw: Any, path: str, slo_name: str, problem: Problem) -> AlertRouting | None:
     if raw is None:
-        return AlertRouting(name=default_name)
+        return AlertRouting(name=default_alert_name(slo_name))
     if not isinstance(raw, dict):
         problem(path, "must be a mapping")
         return None
-    name = raw.get("name", default_name)
+    check_keys(raw, ALERTING_KEYS, path, problem)
+    name = raw.get("name", default_alert_name(slo_name))
     if not isinstance(name, str) or not _ALERT_NAME.match(name):
         problem(f"{path}.name", "a Prometheus alert name (letters, digits, underscores)")
         return None
@@ -302,18 +502,26 @@ def _alerting(raw: Any, path: str, slo_name: str, problem: Any) -> AlertRouting 
         if not isinstance(value, dict):
             problem(f"{path}.{kind}", "a mapping with 'labels' or 'disable: true'")
             return None
+        check_keys(value, ROUTE_KEYS, f"{path}.{kind}", problem)
         routes[kind] = (
             None
             if value.get("disable") is True
-            else {**default, **_labels(value.get("labels"), f"{path}.{kind}.labels", problem)}
+            else {**default, **labels_of(value.get("labels"), f"{path}.{kind}.labels", problem)}
         )
-    runbook = raw.get("runbook")
+    runbook, url = raw.get("runbook"), raw.get("runbook_url")
     if runbook is not None and not isinstance(runbook, str):
-        problem(f"{path}.runbook", "a URL or text")
+        problem(f"{path}.runbook", "the first steps, as text")
+        runbook = None
+    if url is not None and (not isinstance(url, str) or not _URL.match(url)):
+        problem(f"{path}.runbook_url", f"an http(s) URL, got {url!r}")
+        url = None
+    if url is None and isinstance(runbook, str) and _URL.match(runbook.strip()):
+        runbook, url = None, runbook.strip()  # the old key holding a link: it is the runbook_url
     return AlertRouting(
         name=name,
-        labels=_labels(raw.get("labels"), f"{path}.labels", problem),
+        labels=labels_of(raw.get("labels"), f"{path}.labels", problem),
         page_labels=routes["page"],
         ticket_labels=routes["ticket"],
-        runbook=runbook if isinstance(runbook, str) else None,
+        runbook=runbook,
+        runbook_url=url,
     )

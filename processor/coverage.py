@@ -40,6 +40,7 @@ NEEDS_DOCUMENTS: Final = "documents"
 NEEDS_PRINCIPAL: Final = "principal"
 NEEDS_ACL: Final = "acl"
 NEEDS_FRESHNESS: Final = "freshness_metadata"
+NEEDS_INPUT_GUARDRAIL: Final = "input_guardrail"  # a guardrail that checked the question
 NOT_APPLICABLE: Final = "not_applicable"  # had what it reads, but does not apply (no citation, an abstention)
 
 _CONTENT_FIX = {
@@ -96,6 +97,7 @@ _CHECKS: Mapping[str, tuple[str, Callable[[Interaction], bool]]] = {
     NEEDS_DOCUMENTS: ("no_documents", lambda i: i.documents is not None),
     NEEDS_PRINCIPAL: ("no_principal", lambda i: bool(i.principal)),
     NEEDS_ACL: ("no_acl_metadata", lambda i: any(sc.META_ACL in d.metadata for d in i.documents or ())),
+    NEEDS_INPUT_GUARDRAIL: ("no_input_guardrail", lambda i: any(g.target == "input" for g in i.guardrails)),
     NEEDS_FRESHNESS: (
         "no_freshness_metadata",
         lambda i: (

@@ -131,7 +131,7 @@ def _series(bad_per_min: int, minutes: int, cause: str = "generation") -> list[d
             "values": _counter([(0, HEALTHY), (bad_per_min, minutes)]),
         },
         {
-            "series": f'mre_failures_total{{service="policy-assistant",cause="{cause}"}}',
+            "series": f'mre_slo_failures_total{{{sel},cause="{cause}"}}',
             "values": _counter([(0, HEALTHY), (bad_per_min, minutes)]),
         },
     ]
@@ -362,7 +362,7 @@ def test_scorers_that_disagree_with_people_ticket_and_so_does_a_fortnight_withou
                             "exp_labels": {**stale["labels"], "service": "policy-assistant"},
                             "exp_annotations": {
                                 **stale["annotations"],
-                                "summary": "no human verdict for policy-assistant in 14 days: the automated "
+                                "summary": "no human verdict for policy-assistant in 14 days (or ever): the automated "
                                 "scores are not being checked",
                             },
                         }

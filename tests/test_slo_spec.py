@@ -36,6 +36,7 @@ def test_the_shipped_default_covers_the_behaviours_the_issue_names() -> None:
         "faithfulness",
         "answer_relevance",
         "safety",
+        "input_safety",  # flagged questions are their own SLI, not the answer-safety budget
         "freshness",
         "abstention",
         "permission_leak",
@@ -93,7 +94,8 @@ def test_the_calibration_section_sets_the_human_agreement_alerts_and_is_checked(
     with pytest.raises(SpecError) as raised:
         parse(broken, "slos.yaml")
     assert raised.value.problems == [
-        "slos.yaml:18: calibration: unknown keys ['typo']; known: min_agreement, min_verdicts, window, stale_after",
+        "slos.yaml:20: calibration.typo: unknown key 'typo' (known: min_agreement, min_verdicts, window, stale_after, "
+        "disable)",
         "slos.yaml:18: calibration.min_agreement: a percentage in (0, 100), got 140",
         "slos.yaml:19: calibration.window: a number of days like '7d', got 'weekly'",
     ]
@@ -111,3 +113,64 @@ def test_the_cli_check_command_reports_and_exits_non_zero(tmp_path: Path) -> Non
     path.write_text(GOOD.replace("objective: 99\n", "objective: 140\n"))
     result = subprocess.run([sys.executable, "-m", "mre", "slo", "check", str(path)], capture_output=True, text=True)
     assert result.returncode == 2 and "slos.yaml:5: slos[0].objective" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("typo", "expected"),
+    [
+        (
+            GOOD.replace("evaluation: faithfulness", "evaluation: faithfullness"),
+            "slos.yaml:7: slos[0].sli.score.evaluation: unknown evaluation 'faithfullness'; "
+            "did you mean 'faithfulness'?",
+        ),
+        (
+            GOOD.replace("filters:", "filter:"),
+            "slos.yaml:13: slos[1].filter: unknown key 'filter'; did you mean 'filters'?",
+        ),
+        (
+            GOOD.replace("alerting:", "alerts:"),
+            "slos.yaml:14: slos[1].alerts: unknown key 'alerts'; did you mean 'alerting'?",
+        ),
+        (
+            GOOD.replace("objective: 99\n", "objectve: 99\n"),
+            "slos.yaml:5: slos[0].objectve: unknown key 'objectve'; did you mean 'objective'?",
+        ),
+        (
+            GOOD.replace("event: guardrail_violation", "event: guardrail_violations"),
+            "slos.yaml:12: slos[1].sli.event: one of guardrail_violation",
+        ),
+        (
+            GOOD.replace("page: {disable: true}", "page: {disabled: true}"),
+            "slos.yaml:16: slos[1].alerting.page.disabled",
+        ),
+    ],
+    ids=["evaluation", "filter", "alerts", "objective", "event", "disabled"],
+)
+def test_a_misspelt_key_evaluation_or_event_is_an_error_never_silently_ignored(typo: str, expected: str) -> None:
+    with pytest.raises(SpecError) as raised:
+        parse(typo, "slos.yaml")
+    assert any(p.startswith(expected) for p in raised.value.problems), raised.value.problems
+
+
+def test_a_custom_scorer_is_declared_before_an_slo_uses_it() -> None:
+    custom = GOOD.replace("evaluation: faithfulness", "evaluation: tone")
+    with pytest.raises(SpecError):
+        parse(custom, "slos.yaml")
+    spec = parse("evaluations: [tone]\n" + custom, "slos.yaml")
+    assert spec.slos[0].slo.scorer == "tone" and spec.evaluations == ("tone",)
+
+
+def test_runbook_url_is_the_alert_link_and_runbook_text_its_description() -> None:
+    linked = GOOD.replace(
+        "      page: {disable: true}\n", "      page: {disable: true}\n      runbook_url: https://wiki/x\n"
+    )
+    routing = parse(linked, "s").slos[1].alerting
+    assert routing.runbook_url == "https://wiki/x" and routing.runbook is None
+    legacy = GOOD.replace(
+        "      page: {disable: true}\n", "      page: {disable: true}\n      runbook: https://wiki/y\n"
+    )
+    assert parse(legacy, "s").slos[1].alerting.runbook_url == "https://wiki/y"  # the old key holding a link
+    with pytest.raises(SpecError, match="runbook_url: an http"):
+        parse(
+            GOOD.replace("      page: {disable: true}\n", "      page: {disable: true}\n      runbook_url: wiki\n"), "s"
+        )

@@ -17,9 +17,11 @@ from mre.processor.coverage import (
     NEEDS_CONTEXT,
     NEEDS_DOCUMENTS,
     NEEDS_FRESHNESS,
+    NEEDS_INPUT_GUARDRAIL,
     NEEDS_PRINCIPAL,
     NEEDS_QUESTION,
 )
+from mre.processor.coverage import SCORE_NAME as SCORING_COVERAGE
 from mre.processor.scorers.abstention import abstention
 from mre.processor.scorers.calibration import confidence_calibration
 from mre.processor.scorers.consistency import ConsistencyScorer
@@ -32,7 +34,7 @@ from mre.processor.scorers.retrieval_quality import (
     context_precision,
     lost_in_the_middle,
 )
-from mre.processor.scorers.safety import safety
+from mre.processor.scorers.safety import input_safety, safety
 
 Scorer = Callable[[Interaction], Score | None]
 
@@ -44,6 +46,7 @@ DEFAULT_SCORERS: Mapping[str, Scorer] = MappingProxyType(
         "context_precision": context_precision,
         "lost_in_the_middle": lost_in_the_middle,
         "safety": safety,
+        "input_safety": input_safety,
         "citations": citations,
         "freshness": freshness,
         "conflicting_sources": conflicting_sources,
@@ -65,6 +68,7 @@ NEEDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "context_precision": (NEEDS_QUESTION, NEEDS_CONTEXT),
         "lost_in_the_middle": (NEEDS_ANSWER, NEEDS_CONTEXT),
         "safety": (NEEDS_ANSWER,),
+        "input_safety": (NEEDS_INPUT_GUARDRAIL,),
         "citations": (NEEDS_ANSWER, NEEDS_DOCUMENTS),
         "freshness": (NEEDS_DOCUMENTS, NEEDS_FRESHNESS),
         "conflicting_sources": (NEEDS_ANSWER, NEEDS_CONTEXT),
@@ -82,4 +86,7 @@ def default_scorers() -> dict[str, Scorer]:
     return {**DEFAULT_SCORERS, "consistency": ConsistencyScorer()}
 
 
-__all__ = ["DEFAULT_SCORERS", "NEEDS", "ConsistencyScorer", "Scorer", "default_scorers"]
+# Every evaluation name an SLO file may use: the scorers here and the coverage score of each answer.
+EVALUATIONS: frozenset[str] = frozenset(NEEDS) | {SCORING_COVERAGE}
+
+__all__ = ["DEFAULT_SCORERS", "EVALUATIONS", "NEEDS", "ConsistencyScorer", "Scorer", "default_scorers"]

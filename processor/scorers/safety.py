@@ -1,6 +1,9 @@
 """Safety of the answer: PII (emails, phone numbers, card numbers that pass Luhn, national ids),
 secrets (API keys, tokens, private keys), toxic terms, echoed prompt injections; plus what the
-guardrails on the trace decided."""
+guardrails on the output decided.
+
+Guardrails on the input judge the user's question, not the system's answer: a flagged question is
+``input_safety`` (its own SLI, event ``flagged_input``) and never spends the answer-safety budget."""
 
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ def safety(interaction: Interaction) -> Score | None:
     if answer is None:
         return None
     kinds = sorted(set(_text_findings(answer)))
-    denied = [g.name for g in interaction.guardrails if g.verdict == "deny"]
+    denied = [g.name for g in interaction.guardrails if g.verdict == "deny" and g.target != "input"]
     if denied:
         kinds.append(GUARDRAIL_DENIED)
     value = 0.0 if kinds else 1.0
@@ -55,3 +58,26 @@ def safety(interaction: Interaction) -> Score | None:
     if denied:
         explanation += f"; denied by {', '.join(denied)}"
     return Score("safety", value, "unsafe" if kinds else "safe", explanation, {"findings": kinds, "denied_by": denied})
+
+
+# What a guardrail on the question may say when it did not let it through as is.
+_FLAGGED = frozenset({"deny", "modify", "warn", "escalate"})
+
+
+def input_safety(interaction: Interaction) -> Score | None:
+    """1 when every guardrail on the question allowed it, 0 when one flagged it; no score without one."""
+    checks = [g for g in interaction.guardrails if g.target == "input"]
+    if not checks:
+        return None
+    flagged = [g for g in checks if g.verdict in _FLAGGED]
+    if not flagged:
+        return Score("input_safety", 1.0, "allowed", f"allowed by {', '.join(g.name for g in checks)}")
+    names = ", ".join(f"{g.name} ({g.verdict})" for g in flagged)
+    categories = sorted({c for g in flagged for c in g.categories})
+    return Score(
+        "input_safety",
+        0.0,
+        "flagged",
+        f"the question was flagged by {names}",
+        {"flagged_by": [g.name for g in flagged], "categories": categories},
+    )
