@@ -1,7 +1,7 @@
 """A small RAG application: retrieve policy passages, ask the model, check the answer.
 
 Instrumented like a user's app would be: the OpenAI call by the auto-instrumentation (no code here),
-retrieval and the output guardrail by the manual stage API. Run it alone with
+retrieval and the input and output guardrails by the manual stage API. Run it alone with
 ``opentelemetry-instrument python -m mre.examples.rag_app`` (starts the local model server unless
 ``OPENAI_BASE_URL`` is set).
 """
@@ -33,6 +33,8 @@ _PII = {
     "pii.email": re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+"),
     "pii.phone": re.compile(r"\+?\d[\d ()-]{8,}\d"),
 }
+# What the input guardrail flags in a question (it warns and lets the question through).
+_INJECTION = re.compile(r"\b(?:ignore (?:all |the )?(?:previous|above) instructions|system prompt)\b", re.I)
 
 
 class RagApp:
@@ -77,6 +79,7 @@ class RagApp:
         attributes = {sc.MRE_PRINCIPAL: principal, sc.MRE_ROUTE: "policy-qa"}
         with self._tracer.start_as_current_span("rag.answer", attributes=attributes) as span:
             trace_id = span.get_span_context().trace_id
+            self.check_input(question)
             docs = self.retrieve(question)
             context = "\n".join(f"[{d.id}] {d.content}" for d in docs)
             completion = self.client.chat.completions.create(
@@ -90,6 +93,13 @@ class RagApp:
             text: str = completion.choices[0].message.content or ""
             self.check_output(text)
             return text, trace_id
+
+    def check_input(self, question: str) -> bool:
+        """The input guardrail: flag (and still answer) questions that try to override the instructions."""
+        with guardrail("prompt-injection", target="input", tracer_provider=self._tracer_provider) as step:
+            flagged = bool(_INJECTION.search(question))
+            step.record_verdict("warn" if flagged else "allow", categories=["injection"] if flagged else [])
+        return not flagged
 
     def check_output(self, text: str) -> bool:
         """The output guardrail: block answers that leak contact details."""

@@ -12,11 +12,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from grafana_foundation_sdk.builders import dashboard, gauge, prometheus, stat, timeseries
+from grafana_foundation_sdk.builders import dashboard, gauge, prometheus, stat, table, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.dashboard import DataSourceRef, Threshold, ThresholdsMode, VariableRefresh
+from grafana_foundation_sdk.models.dashboard import (
+    DashboardLinkType,
+    DataSourceRef,
+    DataTransformerConfig,
+    Threshold,
+    ThresholdsMode,
+    VariableRefresh,
+)
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
+from mre.exporters import slo_conventions as c
 from mre.slo_spec import SLOFile
+from mre.slo_windows import ALERT_WINDOWS, SLI_WINDOWS
 
 DS = DataSourceRef(type_val="prometheus", uid="${datasource}")
 SLO_SEL = 'sloth_service="$service", sloth_slo=~"$slo"'
@@ -38,6 +48,15 @@ def _base(title: str, uid: str, tags: list[str], model_variable: bool = False, s
         .time("now-6h", "now")
         .with_variable(dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus"))
         .with_variable(_variable("service", "Service", "label_values(mre_interactions_total, service)"))
+        # Every mre dashboard links to the others, keeping the service, SLO and time range.
+        .link(
+            dashboard.DashboardLink("mre dashboards")
+            .type(DashboardLinkType.DASHBOARDS)
+            .tags(["mre"])
+            .as_dropdown(True)
+            .include_vars(True)
+            .keep_time(True)
+        )
     )
     if slo_variable:
         query = 'label_values(slo:objective:ratio{sloth_service="$service"}, sloth_slo)'
@@ -65,6 +84,50 @@ def _ts(title: str, *targets: prometheus.Dataquery, unit: str = "short", span: i
     return panel
 
 
+JOIN = f"on({', '.join(c.SLO_KEY_LABELS)}) group_left()"
+
+
+def _status_table() -> table.Panel:
+    """One row per SLO: objective, period SLI, budget left, burn now, alerts firing."""
+    sel = f"{{{SLO_SEL}}}"
+    queries = {
+        "objective": f"{c.OBJECTIVE}{sel}",
+        "SLI (period)": f"1 - ({c.PERIOD_BURN_RATE}{sel} * {JOIN} {c.ERROR_BUDGET}{sel})",
+        "budget left": f"{c.PERIOD_BUDGET_REMAINING}{sel}",
+        "burn rate (5m)": f"{c.CURRENT_BURN_RATE}{sel}",
+        "alerts firing": f'count by ({c.LABEL_SLO}) (ALERTS{{alertstate="firing", {c.LABEL_SERVICE}="$service"}}) '
+        f"or on({c.LABEL_SLO}) 0 * max by ({c.LABEL_SLO}) ({c.OBJECTIVE}{sel})",
+    }
+    panel = table.Panel().title("SLO status").datasource(DS).span(24).height(7)
+    rename = {}
+    for ref, (name, expr) in zip("ABCDE", queries.items(), strict=True):
+        query = prometheus.Dataquery().expr(expr).ref_id(ref).instant().format(PromQueryFormat.TABLE)
+        panel = panel.with_target(query)
+        rename[f"Value #{ref}"] = name
+    panel = panel.with_transformation(DataTransformerConfig(id_val="merge", options={}))
+    return panel.with_transformation(
+        DataTransformerConfig(
+            id_val="organize",
+            options={
+                "renameByName": {c.LABEL_SLO: "SLO", **rename},
+                "excludeByName": {"Time": True, c.LABEL_ID: True, c.LABEL_SERVICE: True, c.LABEL_WINDOW: True},
+            },
+        )
+    )
+
+
+def _burn_by_window() -> timeseries.Panel:
+    """The burn rate over every window the alerts read; a page needs a short and a long one above its
+    factor (the description lists them for a 28-day SLO)."""
+    sel = f"{{{SLO_SEL}}}"
+    targets = [
+        _q(f"{c.sli_error(w)}{sel} / {JOIN} {c.ERROR_BUDGET}{sel}", chr(ord("A") + i), f"{{{{sloth_slo}}}} {w}")
+        for i, w in enumerate(SLI_WINDOWS)
+    ]
+    factors = ", ".join(f"{w.severity} {w.short}+{w.long} at {w.factor(28):.3g}x" for w in ALERT_WINDOWS)
+    return _ts("Burn rate by alert window", *targets, span=24).description(f"Alerts (28-day SLO): {factors}.")
+
+
 def slo_overview() -> Any:
     budget_steps = [
         Threshold(value=None, color="red"),
@@ -78,6 +141,8 @@ def slo_overview() -> Any:
     ]
     return (
         _base("mre · SLO overview", "mre-slo-overview", ["slo"], slo_variable=True)
+        .with_row(dashboard.Row("Status"))
+        .with_panel(_status_table())
         .with_row(dashboard.Row("Objectives and error budgets"))
         .with_panel(
             stat.Panel()
@@ -109,7 +174,18 @@ def slo_overview() -> Any:
             .thresholds(dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(budget_steps))
             .with_target(_q(f"slo:period_error_budget_remaining:ratio{{{SLO_SEL}}}", "A", "{{sloth_slo}}"))
         )
+        .with_panel(
+            _ts(
+                "Error budget burn-down (last 28 days)",
+                _q(f"{c.PERIOD_BUDGET_REMAINING}{{{SLO_SEL}}}", "A", "{{sloth_slo}}"),
+                unit="percentunit",
+                span=24,
+            )
+            .time_from("28d")
+            .description("Budget left over each SLO's period, as it was at each point of the last 28 days.")
+        )
         .with_row(dashboard.Row("Burn rates"))
+        .with_panel(_burn_by_window())
         .with_panel(
             _ts("Current burn rate (5m)", _q(f"slo:current_burn_rate:ratio{{{SLO_SEL}}}", "A", "{{sloth_slo}}"))
         )
@@ -471,19 +547,34 @@ GRAFANA_DATASOURCE = """\
 apiVersion: 1
 datasources:
   - name: Prometheus
+    uid: prometheus
     type: prometheus
     access: proxy
     url: http://prometheus:9090
     isDefault: true
     jsonData:
+      timeInterval: 15s
+      # Score histograms carry trace ids as exemplars (Prometheus runs with exemplar storage): a dot
+      # on a score panel opens its trace in Tempo.
       exemplarTraceIdDestinations:
         - name: trace_id
           datasourceUid: tempo
+          urlDisplayLabel: View trace
   - name: Tempo
     uid: tempo
     type: tempo
     access: proxy
     url: http://tempo:3200
+    jsonData:
+      tracesToLogsV2:
+        datasourceUid: loki
+      serviceMap:
+        datasourceUid: prometheus
+  - name: Loki
+    uid: loki
+    type: loki
+    access: proxy
+    url: http://loki:3100
 """
 
 ALERTMANAGER_ROUTES = """\

@@ -24,7 +24,7 @@ from typing import Any
 from mre import semconv as sc
 from mre.exporters import slo_conventions as c
 from mre.slo_spec import SLOFile, SLOSpec
-from mre.slo_windows import PAGE, SLI_WINDOWS, TICKET, windows
+from mre.slo_windows import PAGE, REPORT_WINDOWS, SLI_WINDOWS, TICKET, windows
 
 WINDOW_TEMPLATE = "{{.window}}"  # Sloth's placeholder in an events SLI's queries
 
@@ -113,15 +113,16 @@ def sli_rules(file: SLOFile, spec: SLOSpec) -> list[dict[str, Any]]:
         )
     period = f"{spec.slo.window_days}d"
     sel = selector(sloth_labels(file, spec))
-    rules.append(
-        {
-            "record": c.sli_error(period),
-            # Traffic-weighted: all bad events of the period over all its events.
-            "expr": f"sum_over_time({c.bad_events_rate('5m')}{sel}[{period}])\n/ ignoring ({c.LABEL_WINDOW})\n"
-            f"(sum_over_time({c.events_rate('5m')}{sel}[{period}]) > 0)\n",
-            "labels": {**base, c.LABEL_WINDOW: period},
-        }
-    )
+    for window in (period, *(w for w in REPORT_WINDOWS if w != period)):
+        rules.append(
+            {
+                "record": c.sli_error(window),
+                # Traffic-weighted: all bad events of the window over all its events.
+                "expr": f"sum_over_time({c.bad_events_rate('5m')}{sel}[{window}])\n/ ignoring ({c.LABEL_WINDOW})\n"
+                f"(sum_over_time({c.events_rate('5m')}{sel}[{window}]) > 0)\n",
+                "labels": {**base, c.LABEL_WINDOW: window},
+            }
+        )
     return rules
 
 

@@ -20,6 +20,10 @@ from fractions import Fraction
 
 # Rate windows every SLO records (Sloth's set): the alert windows and the 5m base of the period SLI.
 SLI_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+# Budget windows recorded beside each SLO's own period, so a dashboard that asks for one of them
+# (Sloth's 14348 defaults its sli_window to 30d) reads that window's true SLI instead of an empty
+# series that its `or vector(0)` fallback shows as 100 %.
+REPORT_WINDOWS: tuple[str, ...] = ("28d", "30d")
 PAGE = "page"
 TICKET = "ticket"
 

@@ -115,6 +115,13 @@ class ProtoEvents(Sequence[SpanEvent]):
 
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
+# OTLP SpanFlags: bit 8 says the sender knew whether the parent was remote, bit 9 that it was. A span
+# whose parent is in another process (a traced frontend calling this service) is the local root.
+_REMOTE_PARENT = 0x100 | 0x200
+
+
+def _parent_is_remote(span: Span) -> bool:
+    return span.flags & _REMOTE_PARENT == _REMOTE_PARENT
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +168,7 @@ def decode_spans(request: ExportTraceServiceRequest, payload_bytes: int) -> Deco
             if group is None:
                 group = traces[trace_id] = [False, []]
             group[1].append((origin, span))
-            if not span.parent_span_id:
+            if not span.parent_span_id or span.flags & _REMOTE_PARENT == _REMOTE_PARENT:
                 group[0] = True
     if rejected:
         BAD_INPUT.record(INVALID_SPAN, error or "invalid span", rejected)
@@ -177,6 +184,7 @@ def to_record(item: tuple[Origin, Span]) -> SpanRecord:
         trace_id=int.from_bytes(span.trace_id, "big"),
         span_id=int.from_bytes(span.span_id, "big"),
         parent_span_id=int.from_bytes(parent, "big") if len(parent) == 8 and parent != _ZERO_SPAN else None,
+        parent_is_remote=_parent_is_remote(span),
         name=span.name,
         start_ns=span.start_time_unix_nano,
         end_ns=span.end_time_unix_nano,

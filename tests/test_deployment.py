@@ -96,3 +96,73 @@ def test_human_verdicts_reach_the_replica_that_scored_their_trace() -> None:
     (condition,) = CONFIG["processors"]["filter/human_verdicts"]["logs"]["log_record"]
     assert condition == f'attributes["{sc.MRE_EVALUATION_SOURCE}"] != "{sc.EVALUATION_SOURCE_HUMAN}"'
     assert CONFIG["service"]["pipelines"]["logs/app"]["exporters"] == ["otlphttp/logs_backend"]
+
+
+def _mounts(service: str) -> dict[Path, str]:
+    """Host path (resolved from deploy/) -> container path, for one compose service."""
+    out = {}
+    for volume in COMPOSE["services"][service].get("volumes", []):
+        host, container = volume.split(":")[:2]
+        out[(ROOT / "deploy" / host).resolve()] = container
+    return out
+
+
+def _container_path(service: str, host_file: Path) -> str | None:
+    """Where the container sees a host file, through a file or a directory mount."""
+    for host, container in _mounts(service).items():
+        if host_file == host:
+            return container
+        if host in host_file.parents:
+            return container.rstrip("/") + "/" + str(host_file.relative_to(host))
+    return None
+
+
+def test_compose_mounts_every_generated_file_where_its_reader_looks(tmp_path: Path) -> None:
+    import fnmatch
+
+    from mre.exporters.slo_build import build
+    from mre.slo_spec import load_default
+
+    generated = [ROOT / "dashboards" / p.relative_to(tmp_path) for p in build(load_default(), tmp_path)]
+    prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    provider = yaml.safe_load((ROOT / "dashboards" / "provisioning" / "dashboards.yaml").read_text())
+    dashboards_dir = provider["providers"][0]["options"]["path"]
+    alertmanager_config = next(
+        a.split("=", 1)[1] for a in COMPOSE["services"]["alertmanager"]["command"] if a.startswith("--config.file=")
+    )
+    for path in generated:
+        if path.name.endswith(".rules.yaml"):
+            seen = _container_path("prometheus", path)
+            assert seen and any(fnmatch.fnmatch(seen, glob) for glob in prometheus["rule_files"]), path
+        elif path.parent.name == "grafana":
+            seen = _container_path("grafana", path)
+            assert seen and seen.startswith(dashboards_dir.rstrip("/") + "/"), path
+        elif path.parent.name == "provisioning":
+            kind = path.stem  # dashboards | datasources
+            seen = _container_path("grafana", path)
+            assert seen and seen.startswith(f"/etc/grafana/provisioning/{kind}/"), path
+        elif path.name == "alertmanager.yaml":
+            assert _container_path("alertmanager", path) == alertmanager_config, path
+        else:
+            raise AssertionError(f"{path}: a generated file the compose file does not know")
+
+
+def test_prometheus_keeps_exemplars_and_grafana_runs_the_dashboards_schema() -> None:
+    import json
+    import re
+
+    assert "--enable-feature=exemplar-storage" in COMPOSE["services"]["prometheus"]["command"]
+    image = COMPOSE["services"]["grafana"]["image"]
+    grafana = tuple(int(x) for x in re.search(r":(\d+)\.(\d+)", image).groups())  # type: ignore[union-attr]
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    flavour = tuple(int(x) for x in re.search(r"grafana-foundation-sdk==\d+!(\d+)\.(\d+)", pyproject).groups())  # type: ignore[union-attr]
+    assert grafana >= flavour, f"Grafana {image} is older than the dashboards' SDK flavour {flavour}"
+    board = json.loads((ROOT / "dashboards" / "grafana" / "slo-overview.json").read_text())
+    assert board["schemaVersion"] == 41  # Grafana 11.6's
+    datasources = yaml.safe_load((ROOT / "dashboards" / "provisioning" / "datasources.yaml").read_text())
+    by_type = {d["type"]: d for d in datasources["datasources"]}
+    assert {"prometheus", "tempo", "loki"} <= set(by_type)
+    (destination,) = by_type["prometheus"]["jsonData"]["exemplarTraceIdDestinations"]
+    assert destination["name"] == "trace_id" and destination["datasourceUid"] == by_type["tempo"]["uid"]
+    for service in ("tempo", "loki", "prometheus"):
+        assert service in COMPOSE["services"]

@@ -212,3 +212,33 @@ def test_slo_status_reads_budget_and_burn_rates(prometheus: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "faithfulness" in result.stdout and "budget left" in result.stdout
+
+
+# The records Sloth's Grafana dashboards (grafana.com 14348 "SLO detail", 14643 "SLO high level") read,
+# by Sloth's names and labels; 14348's sli_window variable defaults to 30d, so a 28-day SLO records a
+# true 30-day SLI as well rather than leaving that panel to its `or vector(0)` fallback (100 %).
+SLOTH_RECORDS = (
+    *(f"slo:sli_error:ratio_rate{w}" for w in ("5m", "30m", "1h", "2h", "6h", "1d", "3d", "28d", "30d")),
+    "slo:objective:ratio",
+    "slo:error_budget:ratio",
+    "slo:time_period:days",
+    "slo:current_burn_rate:ratio",
+    "slo:period_burn_rate:ratio",
+    "slo:period_error_budget_remaining:ratio",
+    "sloth_slo_info",
+)
+
+
+@pytest.mark.parametrize("record", SLOTH_RECORDS)
+def test_the_records_sloths_dashboards_read_return_numbers(prometheus: str, record: str) -> None:
+    result = _query(prometheus, f'{record}{{sloth_service="policy-assistant", sloth_slo="faithfulness"}}')
+    assert result, record
+    values = [float(r["value"][1]) for r in result]
+    assert all(v == v for v in values), f"{record} is NaN"  # NaN != NaN
+
+
+def test_no_slo_record_is_nan(prometheus: str) -> None:
+    names = {r["metric"]["__name__"] for r in _query(prometheus, 'count by (__name__) ({__name__=~"slo:.+"})')}
+    assert len(names) >= 10
+    nan = {name: found for name in sorted(names) if (found := _query(prometheus, f"{name} != {name}"))}
+    assert nan == {}, nan
