@@ -52,9 +52,9 @@ $(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	# The judges extra needs torch: take the CPU build (this machine keeps one on disk) before
-	# sentence-transformers can ask for a CUDA build of several GB.
-	$(PIP) install 'torch==2.13.0'
+	# The judges extra needs torch: take a CPU build before sentence-transformers can ask for a CUDA
+	# build of several GB: the one these machines keep on disk (2.13.0), else PyTorch's CPU index.
+	$(PIP) install 'torch==2.13.0' || $(PIP) install torch --index-url https://download.pytorch.org/whl/cpu
 	$(PIP) install $(INSTALL)'[test,dev,judges]'
 	@touch $@
 

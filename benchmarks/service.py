@@ -146,6 +146,8 @@ def start_serve(
             f"127.0.0.1:{port}",
             "--metrics",
             f"127.0.0.1:{metrics_port}",
+            "--listen-http",
+            "127.0.0.1:0",  # a free port: runs side by side never share 4318
             "--grace",
             "0.5",
             *extra,

@@ -212,11 +212,13 @@ def run_demo(
     strip_content: bool = True,
     degrade_after: int | None = None,
     review_share: float = REVIEW_SHARE,
+    on_metrics: Callable[[str], None] | None = None,
 ) -> DemoReport:
     """``export_otlp`` (host:port) sends the scored spans and evaluation records on over OTLP/gRPC;
     score then strip is on by default there: what leaves has every score and no text.
     ``degrade_after``: the local model server switches to a degraded model version after that many
-    answers, and the report says what the drift monitor made of it. ``review_share``: a simulated
+    answers, and the report says what the drift monitor made of it. ``on_metrics`` gets the /metrics
+    URL once it is served. ``review_share``: a simulated
     reviewer rates that share of the answers for faithfulness with ``mre.feedback`` (knowing which
     faults were injected), and the report gives the scorer's agreement with those human verdicts."""
     import openai
@@ -267,6 +269,8 @@ def run_demo(
     rng = random.Random(seed)
     reviewer = random.Random(seed + 1)  # its own stream: reviewing does not change the questions
     metrics_url = f"http://{metrics_addr}:{setup.metrics_port}/metrics" if setup.metrics_port else None
+    if metrics_url is not None and on_metrics is not None:
+        on_metrics(metrics_url)  # the bound port (0 asks for a free one)
     try:
         with FaultyLLMServer(plan) as server:
             client = openai.OpenAI(base_url=server.url, api_key="demo", max_retries=0)

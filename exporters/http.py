@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -31,7 +32,11 @@ def serve_http(
             return [b"ok\n" if ok else b"unhealthy\n"]
         return metrics(environ, start_response)
 
-    server = make_server(addr, port, app, _ThreadingWSGIServer, handler_class=_QuietHandler)
+    try:
+        server = make_server(addr, port, app, _ThreadingWSGIServer, handler_class=_QuietHandler)
+    except OSError as exc:
+        reason = "the port is in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        raise OSError(exc.errno, f"cannot serve /metrics on {addr}:{port}: {reason}") from None
     threading.Thread(target=server.serve_forever, name="mre-http", daemon=True).start()
     return server, int(server.server_address[1])
 
@@ -39,5 +44,7 @@ def serve_http(
 def split_hostport(value: str, default_host: str = "0.0.0.0") -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep:
-        return default_host, int(value)
+        host, port = default_host, value
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{value!r}: expected [HOST:]PORT with a port number, e.g. 0.0.0.0:9464")
     return (host.strip("[]") or default_host), int(port)

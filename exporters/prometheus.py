@@ -23,6 +23,7 @@ from mre.processor.calibration import CalibrationMonitor
 from mre.processor.coverage import REASONS as UNSCORED_REASONS
 from mre.processor.drift import DriftMonitor
 from mre.processor.health import BAD_INPUT
+from mre.processor.intake import IGNORED
 from mre.processor.judges.cascade import DECISIONS
 from mre.processor.labels import OTHER, UNKNOWN, LabelBounds, SeriesBudget
 from mre.processor.limits import CUTS
@@ -289,6 +290,14 @@ class ProcessorHealthCollector(Collector):
         for kind, count in sorted(BAD_INPUT.snapshot().items()):
             bad.add_metric([kind], count)
         yield bad
+        ignored = CounterMetricFamily(
+            "mre_processor_ignored",
+            "Application data accepted and dropped (OTLP metrics points; log records when feedback is off), by signal",
+            labels=["signal"],
+        )
+        for signal in ("metrics", "logs"):
+            ignored.add_metric([signal], IGNORED.snapshot().get(signal, 0))
+        yield ignored
 
 
 class ForwarderHealthCollector(Collector):

@@ -240,7 +240,7 @@ def slo_overview() -> Any:
                 "Scorers skipped per second, by evaluation and reason",
                 _q(
                     'sum by (evaluation, reason) (rate(mre_scorer_skipped_total{reason!="not_applicable"}'
-                    "[$__rate_interval]))",
+                    "[$__rate_interval])) or on() vector(0)",  # none skipped: a zero line, not "no data"
                     "A",
                     "{{evaluation}}: {{reason}}",
                 ),

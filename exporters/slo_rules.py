@@ -369,6 +369,31 @@ def calibration_rules(file: SLOFile) -> dict[str, Any]:
     }
 
 
+def processor_rules(file: SLOFile) -> dict[str, Any]:
+    """The pipeline itself: traces scored without all their spans (split across replicas by a
+    trace-unaware load balancer, or roots that never arrive) make every SLO read partial answers."""
+    incomplete = "sum(rate(mre_processor_traces_incomplete_total[15m]))"
+    scored = f"sum(rate({c.INTERACTIONS_METRIC}[15m]))"
+    return {
+        "name": "mre-processor-health",
+        "rules": [
+            {
+                "alert": "TracesScoredIncomplete",
+                "expr": f"{incomplete}\n/\n({scored} > 0)\n> 0.1",
+                "for": "15m",
+                "labels": {**file.labels, c.LABEL_SEVERITY_PLAIN: TICKET},
+                "annotations": {
+                    "summary": "{{ $value | humanizePercentage }} of traces are scored without all their spans",
+                    "description": "mre_processor_traces_incomplete_total by reason: root_never_seen means the "
+                    "traces' roots went elsewhere (route by trace id: the collector's loadbalancing exporter with "
+                    "routing_key traceID, never a round-robin balancer) or arrive after --trace-timeout; "
+                    "missing_parent means an instrumentation does not export some spans.",
+                },
+            }
+        ],
+    }
+
+
 def build_rules(file: SLOFile) -> dict[str, Any]:
     """The rule file: per SLO the three groups Sloth makes (SLI, meta, alerts) and its no-data
     alerts, then drift and calibration."""
@@ -387,4 +412,5 @@ def build_rules(file: SLOFile) -> dict[str, Any]:
         groups.append(drift_rules(file))
         if file.calibration.enabled:
             groups.append(calibration_rules(file))
+        groups.append(processor_rules(file))
     return {"groups": groups}

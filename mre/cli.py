@@ -14,6 +14,8 @@ from typing import Any
 
 import mre
 
+DEMO_METRICS_PORT = 9464
+
 
 def _demo(args: argparse.Namespace) -> int:
     from rich.console import Console
@@ -45,23 +47,31 @@ def _demo(args: argparse.Namespace) -> int:
     ) as progress:
         task = progress.add_task("demo", total=args.interactions)
         metrics_port = None if args.metrics_port < 0 else args.metrics_port
-        if not args.quiet:
-            err.print(
-                f"/metrics on http://{args.metrics_addr}:{metrics_port} while the demo runs"
-                if metrics_port is not None
-                else "/metrics disabled"
+        if not args.quiet and metrics_port is None:
+            err.print("/metrics disabled")
+
+        def run(port: int | None) -> Any:
+            return run_demo(
+                on_metrics=None if args.quiet else lambda url: err.print(f"/metrics on {url} while the demo runs"),
+                interactions=args.interactions,
+                seed=args.seed,
+                metrics_port=port,
+                metrics_addr=args.metrics_addr,
+                on_progress=lambda done, total: progress.update(task, completed=done),
+                keep_serving=keep_serving,
+                export_otlp=args.export_otlp,
+                strip_content=not args.keep_content,
+                degrade_after=args.degrade_after if args.degrade_after >= 0 else None,
             )
-        report = run_demo(
-            interactions=args.interactions,
-            seed=args.seed,
-            metrics_port=metrics_port,
-            metrics_addr=args.metrics_addr,
-            on_progress=lambda done, total: progress.update(task, completed=done),
-            keep_serving=keep_serving,
-            export_otlp=args.export_otlp,
-            strip_content=not args.keep_content,
-            degrade_after=args.degrade_after if args.degrade_after >= 0 else None,
-        )
+
+        try:
+            report = run(metrics_port)
+        except OSError as exc:
+            if metrics_port != DEMO_METRICS_PORT or "in use" not in str(exc).lower():
+                raise
+            # `make demo` on a machine where 9464 is taken (another exporter): any free port will do.
+            err.print(f"port {DEMO_METRICS_PORT} is in use: serving /metrics on a free port instead")
+            report = run(0)
 
     faults = Table(title=f"Injected faults vs detected ({report.interactions} interactions scored)")
     faults.add_column("fault", no_wrap=True, min_width=24)
@@ -137,6 +147,7 @@ def _serve(args: argparse.Namespace) -> int:
             raise ValueError(f"--metadata-keys: {exc}") from None
         config = ServiceConfig(
             listen=args.listen,
+            listen_http=None if args.listen_http in ("", "off") else args.listen_http,
             max_message_bytes=args.max_message_bytes,
             token=token,
             tls_cert=Path(args.tls_cert).read_bytes() if args.tls_cert else None,
@@ -157,7 +168,7 @@ def _serve(args: argparse.Namespace) -> int:
 
         try:
             slos = load(args.slos).runtime_slos
-        except (OSError, SpecError) as exc:
+        except (OSError, UnicodeDecodeError, SpecError) as exc:
             print(f"mre serve: {exc}", file=sys.stderr)
             return 2
     judged = _judged_faithfulness(args)
@@ -166,20 +177,27 @@ def _serve(args: argparse.Namespace) -> int:
         from mre.processor.scorers import default_scorers
 
         scorers = {**default_scorers(), "faithfulness": judged}
-    running = start_service(
-        config,
-        scorers=scorers,
-        slos=slos,
-        metrics=args.metrics,
-        forward=args.forward,
-        forward_insecure=not args.forward_tls,
-        forward_headers=headers,
-        strip_content=args.strip_content,
-        feedback_traces=args.feedback_traces,
-    )
+    try:
+        running = start_service(
+            config,
+            scorers=scorers,
+            slos=slos,
+            metrics=args.metrics,
+            forward=args.forward,
+            forward_insecure=not args.forward_tls,
+            forward_headers=headers,
+            strip_content=args.strip_content,
+            feedback_traces=args.feedback_traces,
+        )
+    except (OSError, ValueError) as exc:
+        print(f"mre serve: {exc}", file=sys.stderr)
+        return 2
+    http = running.service.http_port
     print(
-        f"mre serve: OTLP/gRPC on {args.listen} (port {running.port}), /metrics and /healthz on port "
-        f"{running.metrics_port}" + (f", forwarding to {args.forward}" if args.forward else ""),
+        f"mre serve: OTLP/gRPC on {args.listen} (port {running.port})"
+        + (f", OTLP/HTTP on port {http}" if http is not None else "")
+        + f", /metrics and /healthz on port {running.metrics_port}"
+        + (f", forwarding to {args.forward}" if args.forward else ""),
         file=sys.stderr,
         flush=True,
     )
@@ -213,6 +231,9 @@ def _gate(args: argparse.Namespace) -> int:
             return 2
         except InvalidLine as exc:
             print(f"mre eval: {path}: {exc} (pass --skip-invalid to skip such lines)", file=sys.stderr)
+            return 2
+        if not examples:
+            print(f"mre eval: {path}: no valid example to compare ({label} is empty)", file=sys.stderr)
             return 2
         questions[label] = [e.interaction.question or "" for e in examples]
         report = evaluate(examples)  # fresh scorers per run: no state crosses from one run to the other
@@ -295,10 +316,16 @@ def _eval(args: argparse.Namespace) -> int:
         with path.open(encoding="utf-8") as handle:
             examples, skipped = read_examples(handle, skip_invalid=args.skip_invalid)
     except OSError as exc:
-        err.print(f"mre eval: cannot read {path}: {exc.strerror}")
+        print(f"mre eval: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return 2
     except InvalidLine as exc:
-        err.print(f"mre eval: {path}: {exc} (pass --skip-invalid to skip such lines)")
+        print(f"mre eval: {path}: {exc} (pass --skip-invalid to skip such lines)", file=sys.stderr)
+        return 2
+    if not examples:
+        print(
+            f"mre eval: {path}: no valid example to score" + (f" ({len(skipped)} invalid)" if skipped else ""),
+            file=sys.stderr,
+        )
         return 2
     for problem in skipped:
         err.print(f"mre eval: skipped {path}: {problem}")
@@ -494,7 +521,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the RAG demo with injected faults, scored in-process")
     demo.add_argument("--interactions", "-n", type=int, default=600, help="answers to generate (default 600)")
     demo.add_argument("--seed", type=int, default=7, help="seed for questions and faults (default 7)")
-    demo.add_argument("--metrics-port", type=int, default=9464, help="port for /metrics; -1 disables (default 9464)")
+    demo.add_argument(
+        "--metrics-port",
+        type=int,
+        default=DEMO_METRICS_PORT,
+        help="port for /metrics; 0 picks a free one, -1 disables (default 9464, or a free one if it is taken)",
+    )
     demo.add_argument("--metrics-addr", default="127.0.0.1", help="address for /metrics (default 127.0.0.1)")
     demo.add_argument("--report", metavar="PATH", help="write the results as JSON")
     demo.add_argument("--serve", action="store_true", help="keep /metrics up after the run until interrupted")
@@ -555,8 +587,18 @@ def build_parser() -> argparse.ArgumentParser:
     slo_check.add_argument("file")
     slo_check.set_defaults(func=_slo_check)
 
-    serve = sub.add_parser("serve", help="score spans received over OTLP/gRPC (behind an OpenTelemetry Collector)")
+    serve = sub.add_parser(
+        "serve", help="score spans received over OTLP/gRPC and OTLP/HTTP (behind an OpenTelemetry Collector)"
+    )
+    serve.add_argument(
+        "--config", metavar="FILE", help="a YAML file of these settings (flags and MRE_* variables override it)"
+    )
     serve.add_argument("--listen", default="0.0.0.0:4317", help="OTLP gRPC address (default 0.0.0.0:4317)")
+    serve.add_argument(
+        "--listen-http",
+        default="0.0.0.0:4318",
+        help="OTLP/HTTP address, protobuf or JSON (default 0.0.0.0:4318; `off` disables)",
+    )
     serve.add_argument("--metrics", default="0.0.0.0:9464", help="/metrics and /healthz address (default 0.0.0.0:9464)")
     serve.add_argument(
         "--forward", metavar="HOST:PORT", help="send enriched spans and evaluation logs here (OTLP gRPC)"
@@ -590,10 +632,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_judge_options(serve)
     serve.set_defaults(func=_serve)
+    SUBCOMMANDS["serve"] = serve
+    config = sub.add_parser("config", help="the `mre serve` configuration file")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    config_check = config_sub.add_parser("check", help="validate an `mre serve --config` file (file:line errors)")
+    config_check.add_argument("file")
+    config_check.set_defaults(func=_config_check)
     return parser
 
 
+SUBCOMMANDS: dict[str, argparse.ArgumentParser] = {}
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    from mre import serve_config
+    from mre.slo_spec import SpecError
+
+    try:
+        values = serve_config.load(args.file, SUBCOMMANDS["serve"])
+    except SpecError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"{args.file}: {len(values)} settings for mre serve: OK")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Every failure is one line on stderr and a non-zero exit, never a traceback (``-v`` adds it)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -602,12 +667,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if getattr(args, "interactions", 1) <= 0:
         parser.error("--interactions must be positive")
+    if args.command == "serve":
+        from mre import serve_config
+        from mre.slo_spec import SpecError
+
+        try:
+            SUBCOMMANDS["serve"].set_defaults(**serve_config.defaults(SUBCOMMANDS["serve"], args.config))
+        except (OSError, ValueError, SpecError) as exc:
+            print(f"mre serve: {exc}", file=sys.stderr)
+            return 2
+        args = parser.parse_args(argv)
+    sub_command = getattr(args, "slo_command", None) or getattr(args, "config_command", None)
+    command = " ".join(a for a in ("mre", args.command, sub_command) if a)
     try:
         result: int = args.func(args)
-    except OSError as exc:
-        if getattr(args, "metrics_port", None) and "in use" in str(exc).lower():
-            parser.exit(2, f"mre: port {args.metrics_port} is in use: pass --metrics-port 0 for a free port\n")
-        raise
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # the reader went away (`| head`): nothing left to say
+        with contextlib.suppress(OSError):
+            sys.stdout.close()
+        return 0
+    except UnicodeDecodeError as exc:
+        print(f"{command}: a file is not UTF-8 text ({exc.reason} at byte {exc.start})", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        if args.verbose:
+            raise
+        text = str(exc)
+        if getattr(args, "metrics_port", None) and "in use" in text.lower():
+            text += ": pass --metrics-port 0 for a free port"
+        print(f"{command}: {text}", file=sys.stderr)
+        return 2
     return result
 
 

@@ -434,13 +434,13 @@ def _sli(
             "declared under `evaluations:`)",
         )
         ok = False
-    threshold = score.get("threshold")
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
-        problem(f"{path}.score.threshold", f"a score in [0, 1], got {threshold!r}")
+    raw_threshold = score.get("threshold")
+    if isinstance(raw_threshold, bool) or not isinstance(raw_threshold, int | float) or not 0 <= raw_threshold <= 1:
+        problem(f"{path}.score.threshold", f"a score in [0, 1], got {raw_threshold!r}")
         ok = False
     if not ok:
         return None
-    return str(evaluation), float(threshold), None  # type: ignore[arg-type]
+    return str(evaluation), float(raw_threshold), None  # type: ignore[arg-type]
 
 
 def filters_of(raw: Any, path: str, problem: Problem) -> dict[str, str]:
@@ -516,7 +516,8 @@ def alerting_of(raw: Any, path: str, slo_name: str, problem: Problem) -> AlertRo
         problem(f"{path}.runbook_url", f"an http(s) URL, got {url!r}")
         url = None
     if url is None and isinstance(runbook, str) and _URL.match(runbook.strip()):
-        runbook, url = None, runbook.strip()  # the old key holding a link: it is the runbook_url
+        url = runbook.strip()  # the old key holding a link: it is the runbook_url
+        runbook = None
     return AlertRouting(
         name=name,
         labels=labels_of(raw.get("labels"), f"{path}.labels", problem),

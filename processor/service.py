@@ -1,6 +1,7 @@
-"""`mre serve`: the behaviour processor as an OTLP/gRPC TraceService.
+"""`mre serve`: the behaviour processor as an OTLP receiver, gRPC (TraceService, LogsService,
+MetricsService) and HTTP (:mod:`mre.processor.otlp_http`), one intake (:mod:`mre.processor.intake`).
 
-Requests are decoded here (malformed protobuf gets INVALID_ARGUMENT with the reason), converted to
+Requests are decoded (malformed protobuf gets INVALID_ARGUMENT with the reason), converted to
 lazy SpanRecords and handed to the shared TraceWorker; invalid spans are reported in OTLP
 ``partial_success`` while the rest of the request is still scored. When the queue cannot take a whole
 request the answer is RESOURCE_EXHAUSTED, which OTLP exporters retry: nothing is half-accepted.
@@ -8,42 +9,34 @@ request the answer is RESOURCE_EXHAUSTED, which OTLP exporters retry: nothing is
 
 from __future__ import annotations
 
+import errno
 import hmac
 import logging
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from concurrent import futures
-from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
-from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsPartialSuccess,
-    ExportLogsServiceRequest,
-    ExportLogsServiceResponse,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTracePartialSuccess,
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
 
 from mre.human_feedback import HumanVerdict
 from mre.processor.assembly import TraceAssembler
-from mre.processor.feedback_intake import decode_feedback
-from mre.processor.health import BAD_INPUT, INVALID_FEEDBACK, INVALID_SPAN, MALFORMED_REQUEST, UNAUTHENTICATED
+from mre.processor.health import BAD_INPUT, UNAUTHENTICATED
+from mre.processor.intake import BUSY, INVALID, TOO_LARGE, Intake, Refused
 from mre.processor.interactions import ReadOptions
-from mre.processor.otlp import Decoded, decode_spans, to_record
-from mre.processor.otlp_salvage import Unreadable, salvage
+from mre.processor.otlp import Decoded, to_record
+from mre.processor.otlp_http import OtlpHttpReceiver
 from mre.processor.pipeline import ScoringPipeline
 from mre.processor.worker import TraceHook, TraceWorker
 
 logger = logging.getLogger(__name__)
-M = TypeVar("M", ExportTraceServiceRequest, ExportLogsServiceRequest)
 
 TRACE_EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 LOGS_EXPORT_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+METRICS_EXPORT_METHOD = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
 DEFAULT_LISTEN = "0.0.0.0:4317"
+DEFAULT_LISTEN_HTTP = "0.0.0.0:4318"
 DEFAULT_METRICS = "0.0.0.0:9464"
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
@@ -51,6 +44,7 @@ DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 @dataclass(frozen=True)
 class ServiceConfig:
     listen: str = DEFAULT_LISTEN
+    listen_http: str | None = None  # OTLP/HTTP address (`mre serve` default 0.0.0.0:4318); None: off
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     token: str | None = None  # bearer token required in `authorization` metadata when set
     tls_cert: bytes | None = None
@@ -71,6 +65,41 @@ class ServiceConfig:
             raise ValueError("TLS needs both a certificate and a key")
         if self.max_message_bytes <= 0:
             raise ValueError("max_message_bytes must be positive")
+        split_listen(self.listen)
+        if self.listen_http:
+            split_listen(self.listen_http)
+
+
+def split_listen(address: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:4318`` for IPv6) with a clear error, never a default port."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{address!r}: expected HOST:PORT with a port number, e.g. 0.0.0.0:4318")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _check_free(listen: str, worker: TraceWorker[Decoded]) -> None:
+    """Refuse a port that is taken before gRPC tries it (gRPC logs its own bind failure in C, and
+    with SO_REUSEPORT would share the port with another mre serve)."""
+    host, port = split_listen(listen)
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError:
+        return  # an address gRPC may still resolve; its own error follows
+    for family, kind, proto, _, address in infos[:1]:
+        with socket.socket(family, kind, proto) as probe:
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    worker.close(timeout_s=1.0)
+                    raise OSError(
+                        errno.EADDRINUSE,
+                        f"cannot listen for OTLP/gRPC on {listen}: the port is in use (another mre serve?); "
+                        "stop it or pick another port with --listen",
+                    ) from None
 
 
 def ingest_decoded(decoded: Decoded, assembler: TraceAssembler, now: float) -> None:
@@ -92,30 +121,32 @@ def authorized(metadata: Any, token: bytes | None) -> bool:
     return False
 
 
-class _OtlpHandler(grpc.GenericRpcHandler):
-    """TraceService (spans to score) and, when human feedback is taken, LogsService (its verdicts)."""
+_GRPC_CODES = {
+    INVALID: grpc.StatusCode.INVALID_ARGUMENT,
+    TOO_LARGE: grpc.StatusCode.INVALID_ARGUMENT,  # permanent: the OTLP exporters do not retry it
+    BUSY: grpc.StatusCode.RESOURCE_EXHAUSTED,  # retried by the OTLP exporters
+}
 
-    def __init__(
-        self,
-        worker: TraceWorker[Decoded],
-        token: str | None,
-        on_feedback: Callable[[HumanVerdict], None] | None = None,
-    ) -> None:
-        self._worker = worker
-        self._on_feedback = on_feedback
+
+class _OtlpHandler(grpc.GenericRpcHandler):
+    """TraceService (spans to score), LogsService (human verdicts; other records ignored) and
+    MetricsService (application metrics, accepted and dropped, counted)."""
+
+    def __init__(self, intake: Intake, token: str | None) -> None:
+        self._intake = intake
         self._token = token.encode() if token else None
-        self._export_handler = grpc.unary_unary_rpc_method_handler(self._export)  # raw bytes in and out
-        self._logs_handler = grpc.unary_unary_rpc_method_handler(self._export_logs)
+        # Raw bytes in and out: the intake parses, so gRPC and HTTP share one path.
+        self._handlers = {
+            TRACE_EXPORT_METHOD: grpc.unary_unary_rpc_method_handler(self._call(intake.traces)),
+            LOGS_EXPORT_METHOD: grpc.unary_unary_rpc_method_handler(self._call(intake.logs)),
+            METRICS_EXPORT_METHOD: grpc.unary_unary_rpc_method_handler(self._call(intake.metrics)),
+        }
         # Refuses before the body is read: a stream handler that never asks for the request.
         self._unauthenticated = grpc.stream_unary_rpc_method_handler(self._refuse)
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
-        method = handler_call_details.method
-        if method == TRACE_EXPORT_METHOD:
-            handler = self._export_handler
-        elif method == LOGS_EXPORT_METHOD and self._on_feedback is not None:
-            handler = self._logs_handler
-        else:
+        handler = self._handlers.get(handler_call_details.method)
+        if handler is None:
             return None
         if not authorized(handler_call_details.invocation_metadata, self._token):
             BAD_INPUT.record(UNAUTHENTICATED, "request without a valid bearer token")
@@ -126,70 +157,16 @@ class _OtlpHandler(grpc.GenericRpcHandler):
         context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required")
         raise AssertionError("abort raises")  # pragma: no cover
 
-    def _parse(self, request: bytes, message: type[M], context: grpc.ServicerContext) -> M:
-        """The request, or the call aborted with INVALID_ARGUMENT and the reason."""
-        name = message.__name__
-        try:
-            return message.FromString(request)
-        except DecodeError as exc:
-            BAD_INPUT.record(MALFORMED_REQUEST, f"undecodable {name} ({exc})")
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed {name}: {exc}")
-            raise  # abort raises; this keeps type checkers and readers sure nothing follows
+    @staticmethod
+    def _call(export: Callable[[bytes], Any]) -> Callable[[bytes, grpc.ServicerContext], bytes]:
+        def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
+            try:
+                return export(request).SerializeToString()  # type: ignore[no-any-return,unused-ignore]
+            except Refused as refused:
+                context.abort(_GRPC_CODES[refused.kind], refused.message)
+                raise  # abort raises; this keeps type checkers and readers sure nothing follows
 
-    def _parse_traces(self, request: bytes, context: grpc.ServicerContext) -> tuple[ExportTraceServiceRequest, int]:
-        """The spans that can be read: one span protobuf refuses (invalid UTF-8) costs itself only."""
-        try:
-            return ExportTraceServiceRequest.FromString(request), 0
-        except DecodeError:
-            pass
-        try:
-            salvaged, lost = salvage(request)
-        except (Unreadable, DecodeError) as exc:
-            BAD_INPUT.record(MALFORMED_REQUEST, f"undecodable ExportTraceServiceRequest ({exc})")
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed ExportTraceServiceRequest: {exc}")
-            raise
-        if lost:
-            BAD_INPUT.record(INVALID_SPAN, f"{lost} span(s) protobuf cannot read (invalid UTF-8?)", lost)
-        return salvaged, lost
-
-    def _export(self, request: bytes, context: grpc.ServicerContext) -> bytes:
-        parsed, unreadable = self._parse_traces(request, context)
-        decoded = decode_spans(parsed, len(request))
-        if unreadable:
-            decoded = replace(
-                decoded,
-                rejected=decoded.rejected + unreadable,
-                error=decoded.error or f"{unreadable} span(s) could not be decoded (invalid UTF-8?)",
-            )
-        if decoded.spans and not self._worker.fits(decoded.spans, len(request)):
-            # Retrying cannot help a request larger than the queue can ever hold: a permanent error.
-            context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"a request of {decoded.spans} spans / {len(request)} bytes exceeds mre's queue "
-                f"({self._worker.max_spans} spans / {self._worker.max_bytes} bytes): send smaller batches",
-            )
-        if decoded.spans and not self._worker.offer(decoded, decoded.spans, size=len(request), refuse_when_full=True):
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "mre is at its queue bound; retry later")
-        response = ExportTraceServiceResponse()
-        if decoded.rejected:
-            response.partial_success.CopyFrom(
-                ExportTracePartialSuccess(rejected_spans=decoded.rejected, error_message=decoded.error or "")
-            )
-        return response.SerializeToString()
-
-    def _export_logs(self, request: bytes, context: grpc.ServicerContext) -> bytes:
-        """Human verdicts (``gen_ai.evaluation.result`` marked human); other records are ignored."""
-        assert self._on_feedback is not None
-        decoded = decode_feedback(self._parse(request, ExportLogsServiceRequest, context))
-        for verdict in decoded.verdicts:
-            self._on_feedback(verdict)
-        response = ExportLogsServiceResponse()
-        if decoded.rejected:
-            BAD_INPUT.record(INVALID_FEEDBACK, decoded.error or "unreadable human verdict", decoded.rejected)
-            response.partial_success.CopyFrom(
-                ExportLogsPartialSuccess(rejected_log_records=decoded.rejected, error_message=decoded.error or "")
-            )
-        return response.SerializeToString()
+        return handle
 
 
 class BehaviorService:
@@ -221,6 +198,9 @@ class BehaviorService:
             read_options=ReadOptions(metadata_keys=dict(config.metadata_keys)),
         )
         options: Sequence[tuple[str, Any]] = [
+            # gRPC's default SO_REUSEPORT lets a second mre serve bind the same port and take half the
+            # traffic, silently: refuse instead.
+            ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
         ]
@@ -231,21 +211,53 @@ class BehaviorService:
             options=options,
             maximum_concurrent_rpcs=config.max_concurrent_requests,
         )
-        self._server.add_generic_rpc_handlers((_OtlpHandler(self.worker, config.token, on_feedback),))
-        if config.tls_cert is not None and config.tls_key is not None:
-            credentials = grpc.ssl_server_credentials([(config.tls_key, config.tls_cert)])
-            self.port = self._server.add_secure_port(config.listen, credentials)
-        else:
-            self.port = self._server.add_insecure_port(config.listen)
+        intake = Intake(self.worker, on_feedback)
+        self._server.add_generic_rpc_handlers((_OtlpHandler(intake, config.token),))
+        _check_free(config.listen, self.worker)
+        try:
+            if config.tls_cert is not None and config.tls_key is not None:
+                credentials = grpc.ssl_server_credentials([(config.tls_key, config.tls_cert)])
+                self.port = self._server.add_secure_port(config.listen, credentials)
+            else:
+                self.port = self._server.add_insecure_port(config.listen)
+        except RuntimeError:
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"cannot listen on {config.listen}")
+            self.worker.close(timeout_s=1.0)
+            raise OSError(
+                f"cannot listen for OTLP/gRPC on {config.listen}: the port is in use (another mre serve?) "
+                "or the address is not this machine's; pick another with --listen"
+            )
+        self.http: OtlpHttpReceiver | None = None
+        if config.listen_http:
+            host, port = split_listen(config.listen_http)
+            token = config.token.encode() if config.token else None
+            try:
+                self.http = OtlpHttpReceiver(
+                    host,
+                    port,
+                    intake,
+                    lambda metadata: authorized(metadata, token),
+                    config.max_message_bytes,
+                    config.max_concurrent_requests,
+                )
+            except OSError:
+                self._server.stop(0)
+                self.worker.close(timeout_s=1.0)
+                raise
 
     @property
     def pipeline(self) -> ScoringPipeline:
         return self.worker.pipeline
 
+    @property
+    def http_port(self) -> int | None:
+        return self.http.port if self.http is not None else None
+
     def start(self) -> BehaviorService:
         self._server.start()
+        if self.http is not None:
+            self.http.start()
         return self
 
     def healthy(self) -> bool:
@@ -254,6 +266,8 @@ class BehaviorService:
     def stop(self, grace_s: float = 5.0, on_drained: Callable[[], None] | None = None) -> None:
         """Stop taking requests, score what is held, then let the caller drain its outputs."""
         self._server.stop(grace_s).wait(grace_s + 1)
+        if self.http is not None:
+            self.http.stop()
         self.worker.close()
         if on_drained is not None:
             on_drained()

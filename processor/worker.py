@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+
 from mre.model import Evaluation
 from mre.processor.assembly import TraceAssembler
 from mre.processor.health import BAD_INPUT, UNREADABLE_SPAN
@@ -152,6 +154,12 @@ class TraceWorker(Generic[T]):
         self._thread.join(timeout=timeout_s)
 
     def _run(self) -> None:
+        # Scoring must not trace itself: a judge's LLM call, or any instrumented client a scorer uses,
+        # would otherwise come back as an interaction of its own (as the SDK's exporters suppress).
+        with suppress_instrumentation():
+            self._loop()
+
+    def _loop(self) -> None:
         while not self._stopping:
             self._wake.wait(self._poll)
             self._wake.clear()

@@ -184,6 +184,7 @@ ALLOWED_LABELS = {
         "unreadable_span",
     },
     "outcome": {"good", "bad"},
+    "signal": {"metrics", "logs"},  # application data mre accepts and drops
     "slo": {s.slo.name for s in load_default().slos},
     "cause": set(CAUSES),
     "reason": {

@@ -166,3 +166,71 @@ def test_prometheus_keeps_exemplars_and_grafana_runs_the_dashboards_schema() -> 
     assert destination["name"] == "trace_id" and destination["datasourceUid"] == by_type["tempo"]["uid"]
     for service in ("tempo", "loki", "prometheus"):
         assert service in COMPOSE["services"]
+
+
+K8S = ROOT / "deploy" / "kubernetes"
+
+
+def _k8s() -> dict[tuple[str, str], dict[str, Any]]:
+    docs: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in sorted(K8S.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and "kind" in doc and doc["kind"] != "Kustomization":
+                docs[(doc["kind"], doc["metadata"]["name"])] = doc
+    return docs
+
+
+def test_kubernetes_mre_runs_its_config_file_with_probes_on_healthz_and_a_disruption_budget(tmp_path: Path) -> None:
+    from mre import serve_config
+    from mre.cli import SUBCOMMANDS, build_parser
+    from mre.slo_spec import parse
+
+    docs = _k8s()
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert sorted(kustomization["resources"]) == sorted(
+        p.name for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml"
+    )
+    deployment = docs[("Deployment", "mre")]
+    pod = deployment["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    assert container["args"][:2] == ["serve", "--config"]
+    config_path = Path(container["args"][2])
+    (mount,) = container["volumeMounts"]
+    assert config_path.parent == Path(mount["mountPath"])
+    (volume,) = [v for v in pod["spec"]["volumes"] if v["name"] == mount["name"]]
+    config_map = docs[("ConfigMap", volume["configMap"]["name"])]
+    mre_yaml = config_map["data"][config_path.name]
+    build_parser()
+    (tmp_path / "mre.yaml").write_text(mre_yaml)
+    settings = serve_config.load(tmp_path / "mre.yaml", SUBCOMMANDS["serve"])  # a file `mre config check` accepts
+    assert Path(settings["slos"]).parent == Path(mount["mountPath"])
+    parse(config_map["data"][Path(settings["slos"]).name], "slos.yaml")  # and its SLO file loads
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["metrics"] == port_of(settings["metrics"]) and ports["otlp-grpc"] == port_of(settings["listen"])
+    assert ports["otlp-http"] == port_of(settings["listen_http"])
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    labels = pod["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"] == labels
+    pdb = docs[("PodDisruptionBudget", "mre")]
+    assert pdb["spec"]["selector"]["matchLabels"] == labels and pdb["spec"]["maxUnavailable"] == 1
+
+
+def test_the_collector_resolves_the_headless_mre_service_and_forwards_back_to_itself() -> None:
+    docs = _k8s()
+    service = docs[("Service", "mre")]
+    assert service["spec"]["clusterIP"] == "None"  # DNS returns every replica
+    collector = yaml.safe_load(docs[("ConfigMap", "otel-collector-config")]["data"]["config.yaml"])
+    resolver = collector["exporters"]["loadbalancing/mre"]["resolver"]["dns"]
+    name, namespace = resolver["hostname"].split(".")[:2]
+    assert (name, namespace) == (service["metadata"]["name"], service["metadata"]["namespace"])
+    assert resolver["port"] in {p["port"] for p in service["spec"]["ports"] if p["name"] == "otlp-grpc"}
+    assert collector["exporters"]["loadbalancing/mre"]["routing_key"] == "traceID"
+    # the same pipelines as the repository's collector configuration, only the addresses differ
+    assert collector["service"] == CONFIG["service"] and collector["processors"] == CONFIG["processors"]
+    mre_settings = yaml.safe_load(docs[("ConfigMap", "mre-config")]["data"]["mre.yaml"])
+    host, port = mre_settings["forward"].rsplit(":", 1)
+    assert host.split(".")[0] == "otel-collector" and int(port) == port_of(
+        collector["receivers"]["otlp/from_mre"]["protocols"]["grpc"]["endpoint"]
+    )
+    assert int(port) in {p["port"] for p in docs[("Service", "otel-collector")]["spec"]["ports"]}

@@ -372,3 +372,49 @@ def test_a_burn_alert_names_the_dominant_cause_of_its_own_slos_failures(tmp_path
             }
         ],
     )
+
+
+def test_traces_split_across_replicas_are_an_alert(tmp_path: Path) -> None:
+    # A round-robin balancer in front of the replicas: a fifth of the traces lose their root.
+    series = [
+        {"series": 'mre_interactions_total{service="rag",model="m1"}', "values": "0+100x60"},
+        {"series": 'mre_processor_traces_incomplete_total{reason="root_never_seen"}', "values": "0+20x60"},
+    ]
+    healthy = [
+        {"series": 'mre_interactions_total{service="rag",model="m1"}', "values": "0+100x60"},
+        {"series": 'mre_processor_traces_incomplete_total{reason="root_never_seen"}', "values": "0+1x60"},
+    ]
+    fired = {"severity": "ticket"}
+    _run(
+        tmp_path,
+        _rules(tmp_path),
+        [
+            {
+                "name": "split traces",
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    _alerts("TracesScoredIncomplete", "10m", []),  # `for: 15m`
+                    {
+                        "eval_time": "45m",
+                        "alertname": "TracesScoredIncomplete",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": fired,
+                                "exp_annotations": {
+                                    **_annotations("TracesScoredIncomplete"),
+                                    "summary": "20% of traces are scored without all their spans",
+                                },
+                            }
+                        ],
+                    },
+                ],
+            },
+            {
+                "name": "a few incomplete traces are not an alert",
+                "interval": "1m",
+                "input_series": healthy,
+                "alert_rule_test": [_alerts("TracesScoredIncomplete", "45m", [])],
+            },
+        ],
+    )
