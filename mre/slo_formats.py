@@ -56,6 +56,7 @@ from mre.slo_spec import (
     labels_of,
     objective_of,
     period_days,
+    routes_of,
     slo_name_of,
 )
 
@@ -201,19 +202,9 @@ def _sloth_alerting(raw: Any, path: str, slo_name: str, problem: Problem) -> Ale
         return None
     check_keys(raw, SLOTH_ALERTING, path, problem)
     name = raw.get("name") or default_alert_name(slo_name)
-    routes: dict[str, Mapping[str, str] | None] = {}
-    for key, severity in (("page_alert", "page"), ("ticket_alert", "ticket")):
-        value = raw.get(key) or {}
-        if not isinstance(value, dict):
-            problem(f"{path}.{key}", "a mapping with 'labels' or 'disable: true'")
-            return None
-        check_keys(value, SLOTH_ALERT, f"{path}.{key}", problem)
-        default = {"severity": severity}
-        routes[severity] = (
-            None
-            if value.get("disable") is True
-            else {**default, **labels_of(value.get("labels"), f"{path}.{key}.labels", problem)}
-        )
+    routes = routes_of(raw, path, {"page": "page_alert", "ticket": "ticket_alert"}, SLOTH_ALERT, problem)
+    if routes is None:
+        return None
     annotations = labels_of(raw.get("annotations"), f"{path}.annotations", problem)
     runbook_url = annotations.pop("runbook_url", None)
     return AlertRouting(

@@ -485,6 +485,23 @@ def default_alert_name(slo_name: str) -> str:
     return "".join(part.capitalize() for part in slo_name.split("-")) + "BudgetBurn"
 
 
+def routes_of(
+    raw: Mapping[str, Any], path: str, keys: Mapping[str, str], known: tuple[str, ...], problem: Problem
+) -> dict[str, Mapping[str, str] | None] | None:
+    """Per severity (page, ticket; ``keys`` names their YAML key) the alert's labels, or ``None``
+    when that alert is disabled; ``None`` for all when one is not a mapping."""
+    routes: dict[str, Mapping[str, str] | None] = {}
+    for severity, key in keys.items():
+        value = raw.get(key) or {}
+        if not isinstance(value, dict):
+            problem(f"{path}.{key}", "a mapping with 'labels' or 'disable: true'")
+            return None
+        check_keys(value, known, f"{path}.{key}", problem)
+        labels = labels_of(value.get("labels"), f"{path}.{key}.labels", problem)
+        routes[severity] = None if value.get("disable") is True else {"severity": severity, **labels}
+    return routes
+
+
 def alerting_of(raw: Any, path: str, slo_name: str, problem: Problem) -> AlertRouting | None:
     if raw is None:
         return AlertRouting(name=default_alert_name(slo_name))
@@ -496,18 +513,9 @@ def alerting_of(raw: Any, path: str, slo_name: str, problem: Problem) -> AlertRo
     if not isinstance(name, str) or not _ALERT_NAME.match(name):
         problem(f"{path}.name", "a Prometheus alert name (letters, digits, underscores)")
         return None
-    routes: dict[str, Mapping[str, str] | None] = {}
-    for kind, default in (("page", {"severity": "page"}), ("ticket", {"severity": "ticket"})):
-        value = raw.get(kind, {})
-        if not isinstance(value, dict):
-            problem(f"{path}.{kind}", "a mapping with 'labels' or 'disable: true'")
-            return None
-        check_keys(value, ROUTE_KEYS, f"{path}.{kind}", problem)
-        routes[kind] = (
-            None
-            if value.get("disable") is True
-            else {**default, **labels_of(value.get("labels"), f"{path}.{kind}.labels", problem)}
-        )
+    routes = routes_of(raw, path, {"page": "page", "ticket": "ticket"}, ROUTE_KEYS, problem)
+    if routes is None:
+        return None
     runbook, url = raw.get("runbook"), raw.get("runbook_url")
     if runbook is not None and not isinstance(runbook, str):
         problem(f"{path}.runbook", "the first steps, as text")

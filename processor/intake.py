@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -38,6 +37,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from mre.human_feedback import HumanVerdict
 from mre.processor.feedback_intake import decode_feedback
 from mre.processor.health import BAD_INPUT, INVALID_FEEDBACK, INVALID_SPAN, MALFORMED_REQUEST
+from mre.processor.limits import Tally
 from mre.processor.otlp import Decoded, decode_spans
 from mre.processor.otlp_salvage import Unreadable, salvage
 from mre.processor.worker import TraceWorker
@@ -58,23 +58,8 @@ class Refused(Exception):
         self.message = message
 
 
-class IgnoredCounter:
-    """Data points and records mre takes and drops (application metrics), for /metrics."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[str, int] = {}
-
-    def add(self, signal: str, n: int) -> None:
-        with self._lock:
-            self._counts[signal] = self._counts.get(signal, 0) + n
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._counts)
-
-
-IGNORED = IgnoredCounter()
+# Data points and records mre takes and drops (application metrics), by signal, for /metrics.
+IGNORED = Tally(("metrics", "logs"))
 
 
 def json_to_protobuf(body: bytes, message: type[M]) -> bytes:
@@ -159,7 +144,7 @@ class Intake:
         parsed = _parse(request, ExportLogsServiceRequest)
         response = ExportLogsServiceResponse()
         if self._on_feedback is None:
-            IGNORED.add("logs", sum(len(s.log_records) for r in parsed.resource_logs for s in r.scope_logs))
+            IGNORED.record("logs", sum(len(s.log_records) for r in parsed.resource_logs for s in r.scope_logs))
             return response
         decoded = decode_feedback(parsed)
         for verdict in decoded.verdicts:
@@ -180,7 +165,7 @@ class Intake:
                 for metric in scope.metrics:
                     kind = metric.WhichOneof("data")
                     points += len(getattr(metric, kind).data_points) if kind else 0
-        IGNORED.add("metrics", points)
+        IGNORED.record("metrics", points)
         return ExportMetricsServiceResponse()
 
 

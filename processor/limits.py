@@ -31,9 +31,11 @@ PROMPT: Final = "prompt"  # a prompt message read up to prompt_context.MAX_PROMP
 FIELDS: Final = (ANSWER, QUESTION, DOCUMENT, DOCUMENTS, CLAIMS, UNITS, PROMPT)
 
 
-class CutCounter:
-    def __init__(self) -> None:
-        self._counts: dict[str, int] = dict.fromkeys(FIELDS, 0)
+class Tally:
+    """Thread-safe counts by key, read by /metrics (cuts here; data accepted and dropped in intake)."""
+
+    def __init__(self, keys: tuple[str, ...] = ()) -> None:
+        self._counts: dict[str, int] = dict.fromkeys(keys, 0)
         self._lock = threading.Lock()
 
     def record(self, field: str, n: int = 1) -> None:
@@ -45,7 +47,7 @@ class CutCounter:
             return dict(self._counts)
 
 
-CUTS = CutCounter()
+CUTS = Tally(FIELDS)
 
 
 def cut(text: str | None, limit: int, field: str) -> str | None:

@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from mre.examples.llm_server import FaultPlan, FaultyLLMServer
 from mre.instrumentation import set_default_capture
+from tests.otlp_receiver import Receiver
 
 
 @pytest.fixture
@@ -53,3 +54,11 @@ def llm_server() -> Iterator[FaultyLLMServer]:
     """The local OpenAI-compatible server with no faults: answers from the context."""
     with FaultyLLMServer(FaultPlan(rates={}, style=False)) as server:
         yield server
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """An OTLP/gRPC downstream for `mre serve` to forward to."""
+    r = Receiver()
+    yield r
+    r.stop()

@@ -30,13 +30,6 @@ from tests.test_service import QUESTION, interactions, send_rag_trace, wait_for
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
 def service(receiver: Receiver) -> Iterator[RunningService]:
     running = start_service(
         ServiceConfig(listen="127.0.0.1:0", listen_http="127.0.0.1:0", grace_s=0.2, timeout_s=30.0),

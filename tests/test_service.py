@@ -38,13 +38,6 @@ def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
 def service(receiver: Receiver) -> Iterator[RunningService]:
     running = start_service(
         ServiceConfig(listen="127.0.0.1:0", grace_s=0.2, timeout_s=5.0),

@@ -120,11 +120,11 @@ def _expected(severity: str, cause: str) -> dict[str, Any]:
 HEALTHY = 1500  # minutes of all-good traffic before a test's incident: every window starts clean
 
 
-def _counter(phases: list[tuple[int, int]]) -> str:
+def counter(phases: list[tuple[float, int]]) -> str:
     """promtool values for a counter growing ``per_min`` for ``minutes``, phase after phase."""
-    parts, value = [], 0
+    parts, value = [], 0.0
     for per_min, minutes in phases:
-        parts.append(f"{value}+{per_min}x{minutes - 1}")
+        parts.append(f"{value:g}+{per_min:g}x{minutes - 1}")
         value += per_min * minutes
     return " ".join(parts)
 
@@ -136,15 +136,15 @@ def _series(bad_per_min: int, minutes: int, cause: str = "generation") -> list[d
     return [
         {
             "series": f'mre_slo_events_total{{{sel},outcome="good"}}',
-            "values": _counter([(10, HEALTHY), (10 - bad_per_min, minutes)]),
+            "values": counter([(10, HEALTHY), (10 - bad_per_min, minutes)]),
         },
         {
             "series": f'mre_slo_events_total{{{sel},outcome="bad"}}',
-            "values": _counter([(0, HEALTHY), (bad_per_min, minutes)]),
+            "values": counter([(0, HEALTHY), (bad_per_min, minutes)]),
         },
         {
             "series": f'mre_slo_failures_total{{{sel},cause="{cause}"}}',
-            "values": _counter([(0, HEALTHY), (bad_per_min, minutes)]),
+            "values": counter([(0, HEALTHY), (bad_per_min, minutes)]),
         },
     ]
 

@@ -17,7 +17,7 @@ from mre.exporters.slo_build import render_rules
 from mre.exporters.slo_rules import build_rules
 from mre.slo_spec import SpecError, parse
 from mre.slo_windows import windows
-from tests.test_slo_rules import promtool
+from tests.test_slo_rules import counter, promtool
 
 SPEC = """\
 version: mre/v1
@@ -48,19 +48,10 @@ def _run(tmp_path: Path, rules: Path, tests: list[dict[str, Any]]) -> None:
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
 
 
-def _counter(phases: list[tuple[float, int]]) -> str:
-    """promtool values for a counter growing ``per_min`` for ``minutes``, phase after phase."""
-    parts, value = [], 0.0
-    for per_min, minutes in phases:
-        parts.append(f"{value:g}+{per_min:g}x{minutes - 1}")
-        value += per_min * minutes
-    return " ".join(parts)
-
-
 def _events(good: list[tuple[float, int]], bad: list[tuple[float, int]]) -> list[dict[str, str]]:
     return [
-        {"series": EVENTS.format(outcome="good"), "values": _counter(good)},
-        {"series": EVENTS.format(outcome="bad"), "values": _counter(bad)},
+        {"series": EVENTS.format(outcome="good"), "values": counter(good)},
+        {"series": EVENTS.format(outcome="bad"), "values": counter(bad)},
     ]
 
 
@@ -158,8 +149,8 @@ def test_uneven_traffic_weighs_every_event_the_same(tmp_path: Path) -> None:
 
 def test_a_counter_reset_neither_spends_nor_refunds_budget(tmp_path: Path) -> None:
     # mre restarts after an hour: both counters start again from 0; 5 of every 100 events stay bad.
-    good = f"{_counter([(95, 60)])} {_counter([(95, 60)])}"
-    bad = f"{_counter([(5, 60)])} {_counter([(5, 60)])}"
+    good = f"{counter([(95, 60)])} {counter([(95, 60)])}"
+    bad = f"{counter([(5, 60)])} {counter([(5, 60)])}"
     series = [
         {"series": EVENTS.format(outcome="good"), "values": good},
         {"series": EVENTS.format(outcome="bad"), "values": bad},
@@ -342,10 +333,10 @@ def test_a_burn_alert_names_the_dominant_cause_of_its_own_slos_failures(tmp_path
     series += [
         {
             "series": failures.format(slo="faithfulness", cause="generation"),
-            "values": _counter([(0, healthy), (8, 90)]),
+            "values": counter([(0, healthy), (8, 90)]),
         },
-        {"series": failures.format(slo="faithfulness", cause="context"), "values": _counter([(0, healthy), (1, 90)])},
-        {"series": failures.format(slo="freshness", cause="context"), "values": _counter([(0, healthy), (40, 90)])},
+        {"series": failures.format(slo="faithfulness", cause="context"), "values": counter([(0, healthy), (1, 90)])},
+        {"series": failures.format(slo="freshness", cause="context"), "values": counter([(0, healthy), (40, 90)])},
     ]
     rules = build_rules(parse(SPEC.format(window="28d"), "s"))
     (page,) = [
