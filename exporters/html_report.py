@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 
 from mre.processor.offline import EvalReport
-from mre.processor.stats import roc_curve
+from mre.processor.stats import ReliabilityBin, roc_curve
 
 _W, _H, _PAD = 320, 240, 32
 _CSS = """
@@ -74,25 +74,68 @@ def histogram_svg(name: str, good: list[float], bad: list[float], bins: int = 20
     return "".join(parts)
 
 
+def reliability_svg(name: str, bins: list[ReliabilityBin], ece: float | None) -> str:
+    """Observed share of faithful rows against the mean score per bin; the diagonal is calibrated.
+    Dot area follows the bin's rows."""
+    parts = _axes(f"reliability {name}")
+    x0, y0 = _xy(0, 0)
+    x1, y1 = _xy(1, 1)
+    parts.append(f'<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y1}" stroke="#d0d7de" stroke-dasharray="4"/>')
+    total = sum(b.count for b in bins) or 1
+    points = []
+    for b in bins:
+        x, y = _xy(b.mean_predicted, b.observed)
+        points.append(f"{x:.1f},{y:.1f}")
+        radius = 2.5 + 9 * (b.count / total) ** 0.5
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius:.1f}" fill="#8250df" opacity=".75"/>')
+    if points:
+        parts.append(f'<polyline points="{" ".join(points)}" fill="none" stroke="#8250df" stroke-width="1.5"/>')
+    parts.append(f'<text x="{_PAD + 6}" y="24">ECE {_fmt(ece)}</text>')
+    parts.append(
+        f'<text x="{_W / 2}" y="{_H - 6}" text-anchor="middle" font-size="11">score (read as P(faithful))'
+        " vs observed share</text></svg>"
+    )
+    return "".join(parts)
+
+
 def render(report: EvalReport, source: str, worst: int = 20) -> str:
     out = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>mre eval: {escape(source)}</title><style>{_CSS}</style></head><body>",
         f"<h1>mre eval — {escape(source)}</h1>",
-        f"<p>{report.n} interactions, {report.n_labeled} labeled. "
-        f"Answer-length baseline AUROC: {_fmt(report.baselines.get('answer_length_auroc'))} "
-        "(a scorer that only tracks length would reach this).</p>",
+        f"<p>{report.n} interactions, {report.n_labeled} labeled. Baselines (AUROC): unsupported words "
+        f"{_fmt(report.baselines.get('unsupported_words'))}, answer length "
+        f"{_fmt(report.baselines.get('answer_length'))}: a scorer below them adds nothing over word overlap "
+        "or length. ECE: expected calibration error of the score read as P(faithful).</p>",
         "<table><tr><th>scorer</th><th class=num>scored</th><th class=num>mean</th><th class=num>AUROC</th>"
-        "<th class=num>threshold</th><th class=num>precision</th><th class=num>recall</th><th class=num>F1</th></tr>",
+        "<th class=num>ECE</th><th class=num>threshold</th><th class=num>precision</th><th class=num>recall</th>"
+        "<th class=num>F1</th></tr>",
     ]
     for r in report.scorers.values():
         out.append(
             f"<tr><td>{escape(r.name)}</td><td class=num>{r.n_scored}</td><td class=num>{_fmt(r.mean)}</td>"
-            f"<td class=num>{_fmt(r.auroc)}</td><td class=num>{r.threshold:g}</td>"
+            f"<td class=num>{_fmt(r.auroc)}</td><td class=num>{_fmt(r.ece)}</td><td class=num>{r.threshold:g}</td>"
             f"<td class=num>{_fmt(r.precision, True)}</td><td class=num>{_fmt(r.recall, True)}</td>"
             f"<td class=num>{_fmt(r.f1, True)}</td></tr>"
         )
     out.append("</table>")
+    if report.by_source:
+        names = list(report.scorers)
+        baselines = ("unsupported_words", "answer_length")
+        out.append(
+            "<h2>AUROC per source</h2><table><tr><th>source</th><th class=num>rows</th>"
+            + "".join(f"<th class=num>{escape(n)}</th>" for n in names)
+            + "".join(f"<th class=num>baseline: {b}</th>" for b in baselines)
+            + "</tr>"
+        )
+        for name_of_source, g in report.by_source.items():
+            out.append(
+                f"<tr><td>{escape(name_of_source)}</td><td class=num>{g.n}</td>"
+                + "".join(f"<td class=num>{_fmt(g.auroc.get(n))}</td>" for n in names)
+                + "".join(f"<td class=num>{_fmt(g.baselines.get(b))}</td>" for b in baselines)
+                + "</tr>"
+            )
+        out.append("</table>")
     for name, r in report.scorers.items():
         pairs = [(s[name].value, bool(e.faithful)) for e, s in report.scored if name in s and e.faithful is not None]
         if not pairs:
@@ -104,7 +147,11 @@ def render(report: EvalReport, source: str, worst: int = 20) -> str:
         )
         out.append(
             f"<figure>{histogram_svg(name, [p[0] for p in pairs if p[1]], [p[0] for p in pairs if not p[1]])}"
-            "<figcaption>scores by label</figcaption></figure></div>"
+            "<figcaption>scores by label</figcaption></figure>"
+        )
+        out.append(
+            f"<figure>{reliability_svg(name, r.reliability, r.ece)}"
+            "<figcaption>reliability: on the diagonal, a score of 0.7 means 70 % faithful</figcaption></figure></div>"
         )
     ranked = sorted(
         ((e, s) for e, s in report.scored if "faithfulness" in s), key=lambda pair: pair[1]["faithfulness"].value

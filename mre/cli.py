@@ -307,9 +307,11 @@ def _eval(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
 
+    from mre.processor.baselines import BASELINES
     from mre.processor.offline import InvalidLine, evaluate, read_examples
     from mre.processor.scorers import default_scorers
 
+    BASELINE_NAMES = tuple(BASELINES)
     err, out = Console(stderr=True), Console()
     path = Path(args.file)
     try:
@@ -353,7 +355,7 @@ def _eval(args: argparse.Namespace) -> int:
         )
     table = Table(title=f"{path.name}: {report.n} interactions, {report.n_labeled} labeled")
     table.add_column("scorer", no_wrap=True)
-    for column in ("scored", "mean", "AUROC", "thr", "precision", "recall", "F1"):
+    for column in ("scored", "mean", "AUROC", "ECE", "thr", "precision", "recall", "F1"):
         table.add_column(column, justify="right")
     for r in report.scorers.values():
         table.add_row(
@@ -361,14 +363,30 @@ def _eval(args: argparse.Namespace) -> int:
             str(r.n_scored),
             _num(r.mean),
             _num(r.auroc),
+            _num(r.ece),
             f"{r.threshold:g}",
             _pct(r.precision),
             _pct(r.recall),
             _pct(r.f1),
         )
+    for name in BASELINE_NAMES:
+        if name in report.baselines:  # beside the scorers: a scorer below these adds nothing
+            table.add_row(f"[dim]baseline: {name}[/dim]", "", "", _num(report.baselines[name]), "", "", "", "", "")
     out.print(table)
-    if "answer_length_auroc" in report.baselines:
-        out.print(f"answer-length baseline AUROC: {_num(report.baselines['answer_length_auroc'])}")
+    if report.by_source:
+        by_source = Table(title="AUROC per source")
+        by_source.add_column("source", no_wrap=True)
+        names = [n for n in report.scorers if any(g.auroc.get(n) is not None for g in report.by_source.values())]
+        for column in ("rows", *names, *(f"baseline: {b}" for b in BASELINE_NAMES)):
+            by_source.add_column(column, justify="right")
+        for source, g in report.by_source.items():
+            by_source.add_row(
+                source,
+                str(g.n),
+                *(_num(g.auroc.get(n)) for n in names),
+                *(_num(g.baselines.get(b)) for b in BASELINE_NAMES),
+            )
+        out.print(by_source)
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
         out.print(f"JSON written to {args.json}")

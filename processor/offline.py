@@ -2,8 +2,14 @@
 scorers (AUROC, precision, recall, F1).
 
 One JSON object a line: ``question`` (str), ``contexts`` (list of str), ``answer`` (str), optional
-``faithful`` (bool: the answer is supported by the contexts) and ``model`` (str). A malformed line is
-an error naming its line number; it is skipped only when the caller asks.
+``faithful`` (bool: the answer is supported by the contexts), ``model`` (str) and ``source`` (str: the
+data set or slice a row comes from; figures are also given per source). A malformed line is an error
+naming its line number; it is skipped only when the caller asks.
+
+Every scorer is reported beside the baselines of :mod:`mre.processor.baselines` (unsupported words,
+answer length), overall and per source, and with its calibration (the score read as P(faithful):
+reliability bins and expected calibration error), so a scorer that falls below word overlap, or whose
+0.7 does not mean 70 %, is visible.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mre.model import Document, Interaction, Retrieval, Score
+from mre.processor.baselines import BASELINES
 from mre.processor.scorers import Scorer, default_scorers
-from mre.processor.stats import auroc, classify
+from mre.processor.stats import ReliabilityBin, auroc, classify, reliability
 from mre.slo import default_slos
 
 
@@ -30,6 +37,7 @@ class Example:
     line: int
     interaction: Interaction
     faithful: bool | None
+    source: str | None = None
 
 
 def parse_line(text: str, line: int) -> Example:
@@ -52,6 +60,9 @@ def parse_line(text: str, line: int) -> Example:
     model = record.get("model")
     if model is not None and not isinstance(model, str):
         raise InvalidLine(line, "'model' must be a string")
+    source = record.get("source")
+    if source is not None and not isinstance(source, str):
+        raise InvalidLine(line, "'source' must be a string")
     documents = tuple(Document(id=f"ctx-{i}", content=c, rank=i) for i, c in enumerate(contexts))
     interaction = Interaction(
         trace_id=f"{line:032x}",
@@ -62,7 +73,7 @@ def parse_line(text: str, line: int) -> Example:
         answer=answer,
         retrievals=(Retrieval(span_id=f"{line:016x}", query=question, documents=documents),),
     )
-    return Example(line, interaction, faithful)
+    return Example(line, interaction, faithful, source)
 
 
 def read_examples(lines: Iterable[str], *, skip_invalid: bool = False) -> tuple[list[Example], list[InvalidLine]]:
@@ -91,6 +102,18 @@ class ScorerReport:
     recall: float | None = None
     f1: float | None = None
     labels: dict[str, int] = field(default_factory=dict)
+    ece: float | None = None  # expected calibration error of the value read as P(faithful)
+    reliability: list[ReliabilityBin] = field(default_factory=list)
+
+
+@dataclass
+class GroupReport:
+    """AUROC of every scorer and baseline on one slice of the rows (a ``source``)."""
+
+    n: int
+    n_labeled: int
+    auroc: dict[str, float | None]
+    baselines: dict[str, float | None]
 
 
 @dataclass
@@ -101,6 +124,7 @@ class EvalReport:
     baselines: dict[str, float | None]
     skipped: list[str]
     scored: list[tuple[Example, dict[str, Score]]] = field(repr=False, default_factory=list)
+    by_source: dict[str, GroupReport] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -116,10 +140,25 @@ class EvalReport:
                     "recall": r.recall,
                     "f1": r.f1,
                     "labels": r.labels,
+                    "ece": r.ece,
+                    "reliability": [
+                        {
+                            "low": b.low,
+                            "high": b.high,
+                            "n": b.count,
+                            "predicted": b.mean_predicted,
+                            "observed": b.observed,
+                        }
+                        for b in r.reliability
+                    ],
                 }
                 for name, r in self.scorers.items()
             },
             "baselines": self.baselines,
+            "by_source": {
+                source: {"n": g.n, "n_labeled": g.n_labeled, "auroc": g.auroc, "baselines": g.baselines}
+                for source, g in self.by_source.items()
+            },
             "skipped_lines": self.skipped,
         }
 
@@ -172,11 +211,22 @@ def evaluate(
             c = classify([p[0] for p in pairs], [p[1] for p in pairs], report.threshold)
             report.precision, report.recall, report.f1 = c.precision, c.recall, c.f1
         reports[name] = report
-    baselines: dict[str, float | None] = {}
-    if labeled:
-        # Shorter answers are more often right in some data sets (HaluEval): a scorer must beat this.
-        baselines["answer_length_auroc"] = auroc(
-            [-len(e.interaction.answer or "") for e, _ in labeled], [bool(e.faithful) for e, _ in labeled]
+    for name, report in reports.items():
+        pairs = [(s[name].value, bool(e.faithful)) for e, s in labeled if name in s]
+        if pairs:
+            report.reliability, report.ece = reliability([p[0] for p in pairs], [p[1] for p in pairs])
+    baselines = _baselines(labeled)
+    if "answer_length" in baselines:
+        baselines["answer_length_auroc"] = baselines["answer_length"]  # the key earlier reports used
+    by_source: dict[str, GroupReport] = {}
+    for source in sorted({e.source for e, _ in scored if e.source is not None}):
+        rows = [(e, s) for e, s in scored if e.source == source]
+        rows_labeled = [(e, s) for e, s in rows if e.faithful is not None]
+        by_source[source] = GroupReport(
+            n=len(rows),
+            n_labeled=len(rows_labeled),
+            auroc={name: _auroc(rows_labeled, name) for name in scorers},
+            baselines=_baselines(rows_labeled),
         )
     return EvalReport(
         n=len(examples),
@@ -185,4 +235,18 @@ def evaluate(
         baselines=baselines,
         skipped=[str(s) for s in skipped or []],
         scored=scored,
+        by_source=by_source,
     )
+
+
+def _auroc(labeled: list[tuple[Example, dict[str, Score]]], name: str) -> float | None:
+    pairs = [(s[name].value, bool(e.faithful)) for e, s in labeled if name in s]
+    return auroc([p[0] for p in pairs], [p[1] for p in pairs]) if pairs else None
+
+
+def _baselines(labeled: list[tuple[Example, dict[str, Score]]]) -> dict[str, float | None]:
+    """AUROC of each baseline on the labelled rows (none without labels)."""
+    if not labeled:
+        return {}
+    truth = [bool(e.faithful) for e, _ in labeled]
+    return {name: auroc([baseline(e.interaction) for e, _ in labeled], truth) for name, baseline in BASELINES.items()}

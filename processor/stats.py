@@ -70,3 +70,35 @@ def classify(scores: Sequence[float], positives: Sequence[bool], threshold: floa
     )
     accuracy = float((predicted == y).mean()) if len(y) else 0.0
     return Classification(threshold, precision, recall, f1, accuracy)
+
+
+@dataclass(frozen=True, slots=True)
+class ReliabilityBin:
+    low: float
+    high: float
+    count: int
+    mean_predicted: float
+    observed: float  # share of positives among the bin's rows
+
+
+def reliability(
+    scores: Sequence[float], positives: Sequence[bool], bins: int = 10
+) -> tuple[list[ReliabilityBin], float | None]:
+    """Equal-width bins of the score read as P(positive), and the expected calibration error: the
+    bins' |observed - predicted| weighted by their share of rows (None without rows)."""
+    s = np.clip(np.asarray(scores, dtype=float), 0.0, 1.0)
+    y = np.asarray(positives, dtype=bool)
+    if len(s) == 0:
+        return [], None
+    index = np.minimum((s * bins).astype(int), bins - 1)
+    out: list[ReliabilityBin] = []
+    error = 0.0
+    for b in range(bins):
+        mask = index == b
+        count = int(mask.sum())
+        if not count:
+            continue
+        predicted, observed = float(s[mask].mean()), float(y[mask].mean())
+        out.append(ReliabilityBin(b / bins, (b + 1) / bins, count, predicted, observed))
+        error += count / len(s) * abs(observed - predicted)
+    return out, error

@@ -1,0 +1,88 @@
+"""Cheap baselines every scorer is measured against in `mre eval`: a scorer that does not beat them
+on labelled data adds nothing over them.
+
+- ``unsupported_words``: the share of the answer's words (lower-cased alphanumeric tokens, minus 30
+  stop words) that the context does not contain; fewer means more faithful. An answer with no content
+  word scores 0. This is the definition ``shared/data/faithfulness_dev/README.md`` uses for its
+  baseline column, so the figures can be compared with that table.
+- ``answer_length``: the number of answer tokens; shorter means more faithful (a length artefact
+  some data sets carry, HaluEval's among them).
+
+Each baseline maps an interaction to a value where higher means more faithful (the negated share or
+length), so AUROC reads the same way as for scorers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+
+from mre.model import Interaction
+
+STOP_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "were",
+        "which",
+        "with",
+    ]
+)
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def _tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text.lower())
+
+
+def unsupported_word_share(answer: str, contexts: tuple[str, ...] | list[str]) -> float:
+    context = set()
+    for text in contexts:
+        context.update(_tokens(text))
+    words = [w for w in _tokens(answer) if w not in STOP_WORDS]
+    if not words:
+        return 0.0
+    return sum(1 for w in words if w not in context) / len(words)
+
+
+def _contexts(interaction: Interaction) -> list[str]:
+    return list(interaction.contexts or ())
+
+
+def unsupported_words(interaction: Interaction) -> float:
+    return -unsupported_word_share(interaction.answer or "", _contexts(interaction))
+
+
+def answer_length(interaction: Interaction) -> float:
+    return -float(len(_tokens(interaction.answer or "")))
+
+
+BASELINES: Mapping[str, Callable[[Interaction], float]] = MappingProxyType(
+    {"unsupported_words": unsupported_words, "answer_length": answer_length}
+)
