@@ -25,6 +25,7 @@ from grafana_foundation_sdk.models.dashboard import (
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from mre.exporters import slo_conventions as c
+from mre.processor.scorers import GENERATION, GUARDRAIL, RETRIEVAL, by_stage
 from mre.slo_spec import SLOFile
 from mre.slo_windows import ALERT_WINDOWS, SLI_WINDOWS
 
@@ -265,10 +266,7 @@ def stages() -> Any:
         .with_panel(
             _ts(
                 "Retrieval scores (mean)",
-                mean(
-                    "context_precision|freshness|permission_leak|conflicting_sources|chunk_boundary|lost_in_the_middle",
-                    "A",
-                ),
+                mean("|".join(by_stage(RETRIEVAL)), "A"),
                 unit="percentunit",
             )
         )
@@ -276,7 +274,7 @@ def stages() -> Any:
         .with_panel(
             _ts(
                 "Generation scores (mean)",
-                mean("faithfulness|answer_relevance|abstention|citations|confidence_calibration|consistency", "A"),
+                mean("|".join(by_stage(GENERATION)), "A"),
                 unit="percentunit",
             )
         )
@@ -301,7 +299,7 @@ def stages() -> Any:
             )
         )
         .with_row(dashboard.Row("Guardrail"))
-        .with_panel(_ts("Safety score (mean)", mean("safety", "A"), unit="percentunit"))
+        .with_panel(_ts("Guardrail scores (mean)", mean("|".join(by_stage(GUARDRAIL)), "A"), unit="percentunit"))
         .with_panel(
             _ts(
                 "Judge escalations by decision",

@@ -37,7 +37,7 @@ def _owner(module: str, cls: str) -> Any:
 
 def apply_patches(patches: Iterable[Patch], kwargs: Mapping[str, Any]) -> list[tuple[Any, str]]:
     tracer = get_tracer(kwargs.get("tracer_provider"))
-    instruments = Instruments(kwargs.get("meter_provider"))
+    instruments = Instruments.of(kwargs.get("meter_provider"))
     patched = []
     for patch in patches:
         owner = _owner(patch.module, patch.cls)

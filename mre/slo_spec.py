@@ -220,9 +220,9 @@ def check_keys(raw: Mapping[str, Any], known: tuple[str, ...], path: str, proble
 
 def known_evaluations() -> frozenset[str]:
     """The scorer names the processor registers (its registry is the one list)."""
-    from mre.processor.scorers import EVALUATIONS
+    from mre.processor.scorers import evaluations
 
-    return EVALUATIONS
+    return evaluations()
 
 
 def load(path: str | Path) -> SLOFile:

@@ -15,6 +15,7 @@ from typing import Any
 
 from mre import semconv as sc
 from mre.model import Evaluation, Score
+from mre.processor.dialects import safe_keys as registered_safe_keys
 
 # Strings that are known to carry no text: ids, names, models, kinds, routes. Everything else that is
 # a string is dropped (an allowlist: a dialect or key nobody listed cannot leak). Numbers and booleans
@@ -97,7 +98,12 @@ def is_safe(key: str, value: Any) -> bool:
         return True
     if isinstance(value, list | tuple) and all(isinstance(v, bool | int | float) for v in value):
         return True
-    return key in SAFE_KEYS or key.startswith(SAFE_PREFIXES) or key.endswith(SAFE_SUFFIXES)
+    return (
+        key in SAFE_KEYS
+        or key.startswith(SAFE_PREFIXES)
+        or key.endswith(SAFE_SUFFIXES)
+        or key in registered_safe_keys()  # what registered dialects declare text-free
+    )
 
 
 def strip_documents(value: Any) -> Any:

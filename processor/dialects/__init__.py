@@ -3,11 +3,17 @@
 Detection is per span, in the order of ``shared/reference/semconv.md`` §7: OpenInference, OpenLLMetry,
 OpenLIT, then the OpenTelemetry GenAI conventions (current and pre-1.37). Each stage keeps its dialect
 (identical keys carry different shapes across dialects). Readers are pure functions.
+
+A dialect is added with :func:`register_dialect` alone: its detection is tried before the built-in
+ones, its reader feeds assembly and scoring, and the non-text attribute keys it declares are what
+strip mode keeps of it (strip mode is an allowlist: every other key of the dialect, its text
+included, never leaves a stripping host).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from mre.processor.dialects import openinference, openlit, openllmetry, otel
 from mre.processor.dialects._stage import GenerationStage, GuardrailStage, RetrievalStage, Stage
@@ -21,8 +27,39 @@ _READ: dict[str, Callable[[SpanRecord], list[Stage]]] = {
 }
 
 
+@dataclass(frozen=True)
+class DialectSpec:
+    name: str
+    detect: Callable[[SpanRecord], bool]
+    read: Callable[[SpanRecord], list[Stage]]
+    # Attribute keys that carry no text (ids, models, counts): strip mode keeps them.
+    safe_keys: frozenset[str] = field(default_factory=frozenset)
+
+
+_EXTRA: dict[str, DialectSpec] = {}
+
+
+def register_dialect(spec: DialectSpec) -> DialectSpec:
+    if spec.name in _READ or spec.name in _EXTRA:
+        raise ValueError(f"a dialect named {spec.name!r} is already registered")
+    _EXTRA[spec.name] = spec
+    return spec
+
+
+def unregister_dialect(name: str) -> None:
+    _EXTRA.pop(name, None)
+
+
+def safe_keys() -> frozenset[str]:
+    """The non-text keys registered dialects declare (strip mode's allowlist adds them)."""
+    return frozenset().union(*(spec.safe_keys for spec in _EXTRA.values())) if _EXTRA else frozenset()
+
+
 def detect_dialect(span: SpanRecord) -> str:
     """One pass over the keys (this runs for every span of every trace)."""
+    for spec in _EXTRA.values():
+        if spec.detect(span):
+            return spec.name
     attrs = span.attributes
     if openinference.KIND in attrs:
         return openinference.DIALECT
@@ -44,7 +81,20 @@ def read_span(span: SpanRecord) -> list[Stage]:
     """The stages this span records (usually one; none for spans that are not a GenAI stage)."""
     if not span.attributes and not span.events:
         return []
-    return _READ[detect_dialect(span)](span)
+    name = detect_dialect(span)
+    extra = _EXTRA.get(name)
+    return extra.read(span) if extra is not None else _READ[name](span)
 
 
-__all__ = ["GenerationStage", "GuardrailStage", "RetrievalStage", "Stage", "detect_dialect", "read_span"]
+__all__ = [
+    "DialectSpec",
+    "GenerationStage",
+    "GuardrailStage",
+    "RetrievalStage",
+    "Stage",
+    "detect_dialect",
+    "read_span",
+    "register_dialect",
+    "safe_keys",
+    "unregister_dialect",
+]

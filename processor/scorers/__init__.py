@@ -1,14 +1,18 @@
 """Behavioural scorers: functions ``Interaction -> Score | None``.
 
 ``None`` means the scorer could not judge (what it needs was not captured, or it does not apply);
-it is never a zero. :data:`DEFAULT_SCORERS` is the offline set that needs no model (pure functions);
-:func:`default_scorers` adds the stateful ones (consistency across repeats of a question).
+it is never a zero. Every scorer is a :class:`ScorerSpec` in one registry (:func:`register`): the
+pipeline's default set (:func:`default_scorers`, stateful ones fresh per pipeline), the skip reasons
+(:data:`NEEDS`), the evaluation names SLO files may use (:func:`evaluations`) and the dashboards'
+stage panels (:func:`by_stage`) all read it, so a new scorer is added here and nowhere else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 from mre.model import Interaction, Score
 from mre.processor.coverage import (
@@ -38,55 +42,157 @@ from mre.processor.scorers.safety import input_safety, safety
 
 Scorer = Callable[[Interaction], Score | None]
 
-DEFAULT_SCORERS: Mapping[str, Scorer] = MappingProxyType(
-    {
-        "faithfulness": faithfulness,
-        "answer_relevance": answer_relevance,
-        "abstention": abstention,
-        "context_precision": context_precision,
-        "lost_in_the_middle": lost_in_the_middle,
-        "safety": safety,
-        "input_safety": input_safety,
-        "citations": citations,
-        "freshness": freshness,
-        "conflicting_sources": conflicting_sources,
-        "permission_leak": permission_leak,
-        "chunk_boundary": chunk_boundary,
-        "context_overload": context_overload,
-        "confidence_calibration": confidence_calibration,
-    }
-)
+RETRIEVAL = "retrieval"
+GENERATION = "generation"
+GUARDRAIL = "guardrail"
+STAGES = (RETRIEVAL, GENERATION, GUARDRAIL)
 
 
-# What each default scorer reads (``mre.processor.coverage``): when one returns no score, the first of
-# these the interaction lacks is the reason counted in mre_scorer_skipped_total.
-NEEDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        "faithfulness": (NEEDS_ANSWER, NEEDS_CONTEXT),
-        "answer_relevance": (NEEDS_QUESTION, NEEDS_ANSWER),
-        "abstention": (NEEDS_QUESTION, NEEDS_ANSWER, NEEDS_CONTEXT),
-        "context_precision": (NEEDS_QUESTION, NEEDS_CONTEXT),
-        "lost_in_the_middle": (NEEDS_ANSWER, NEEDS_CONTEXT),
-        "safety": (NEEDS_ANSWER,),
-        "input_safety": (NEEDS_INPUT_GUARDRAIL,),
-        "citations": (NEEDS_ANSWER, NEEDS_DOCUMENTS),
-        "freshness": (NEEDS_DOCUMENTS, NEEDS_FRESHNESS),
-        "conflicting_sources": (NEEDS_ANSWER, NEEDS_CONTEXT),
-        "permission_leak": (NEEDS_PRINCIPAL, NEEDS_DOCUMENTS, NEEDS_ACL),
-        "chunk_boundary": (NEEDS_ANSWER, NEEDS_CONTEXT),
-        "context_overload": (NEEDS_DOCUMENTS,),
-        "confidence_calibration": (NEEDS_ANSWER, NEEDS_CONTEXT),
-        "consistency": (NEEDS_QUESTION, NEEDS_ANSWER),
-    }
-)
+@dataclass(frozen=True, slots=True)
+class ScorerSpec:
+    """One scorer, registered once: everything else (the pipeline's default set, the reasons it is
+    skipped, the evaluation names an SLO file may use, the stage panels of the dashboards, the label
+    allowlists) is read from here."""
+
+    name: str  # the evaluation name: registry key, Score.name, metric label, record name
+    scorer: Scorer
+    needs: tuple[str, ...]  # what it reads (mre.processor.coverage): the first one missing is the skip reason
+    stage: str  # which stage of the answer it judges (dashboards group by it)
+    description: str
+    # Stateful scorers are built anew per pipeline (a factory); stateless ones are shared.
+    factory: Callable[[], Scorer] | None = None
+
+
+_REGISTRY: dict[str, ScorerSpec] = {}
+
+
+def register(spec: ScorerSpec) -> ScorerSpec:
+    """Add a scorer to every surface. A second registration of a name is a mistake, not an update."""
+    if spec.name in _REGISTRY:
+        raise ValueError(f"a scorer named {spec.name!r} is already registered")
+    if spec.stage not in STAGES:
+        raise ValueError(f"scorer {spec.name!r}: stage must be one of {STAGES}, got {spec.stage!r}")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> None:
+    """Remove a scorer (tests that register one clean up after themselves)."""
+    _REGISTRY.pop(name, None)
+
+
+def registry() -> Mapping[str, ScorerSpec]:
+    return MappingProxyType(_REGISTRY)
+
+
+def by_stage(stage: str) -> tuple[str, ...]:
+    return tuple(name for name, spec in _REGISTRY.items() if spec.stage == stage)
+
+
+for _spec in (
+    ScorerSpec("faithfulness", faithfulness, (NEEDS_ANSWER, NEEDS_CONTEXT), GENERATION, "claims the context supports"),
+    ScorerSpec(
+        "answer_relevance", answer_relevance, (NEEDS_QUESTION, NEEDS_ANSWER), GENERATION, "addresses the question"
+    ),
+    ScorerSpec(
+        "abstention",
+        abstention,
+        (NEEDS_QUESTION, NEEDS_ANSWER, NEEDS_CONTEXT),
+        GENERATION,
+        "abstains exactly when it should",
+    ),
+    ScorerSpec(
+        "context_precision", context_precision, (NEEDS_QUESTION, NEEDS_CONTEXT), RETRIEVAL, "relevant documents first"
+    ),
+    ScorerSpec(
+        "lost_in_the_middle", lost_in_the_middle, (NEEDS_ANSWER, NEEDS_CONTEXT), RETRIEVAL, "answer from mid-context"
+    ),
+    ScorerSpec("safety", safety, (NEEDS_ANSWER,), GUARDRAIL, "no PII, secret, toxic term or injection echo"),
+    ScorerSpec(
+        "input_safety", input_safety, (NEEDS_INPUT_GUARDRAIL,), GUARDRAIL, "no input guardrail flagged the question"
+    ),
+    ScorerSpec(
+        "citations", citations, (NEEDS_ANSWER, NEEDS_DOCUMENTS), GENERATION, "citations point at retrieved documents"
+    ),
+    ScorerSpec("freshness", freshness, (NEEDS_DOCUMENTS, NEEDS_FRESHNESS), RETRIEVAL, "no superseded or stale source"),
+    ScorerSpec("conflicting_sources", conflicting_sources, (NEEDS_ANSWER, NEEDS_CONTEXT), RETRIEVAL, "sources agree"),
+    ScorerSpec(
+        "permission_leak",
+        permission_leak,
+        (NEEDS_PRINCIPAL, NEEDS_DOCUMENTS, NEEDS_ACL),
+        RETRIEVAL,
+        "only readable documents",
+    ),
+    ScorerSpec(
+        "chunk_boundary", chunk_boundary, (NEEDS_ANSWER, NEEDS_CONTEXT), RETRIEVAL, "no chunk cut off its qualifier"
+    ),
+    ScorerSpec(
+        "context_overload", context_overload, (NEEDS_DOCUMENTS,), RETRIEVAL, "context not padded with irrelevant text"
+    ),
+    ScorerSpec(
+        "confidence_calibration",
+        confidence_calibration,
+        (NEEDS_ANSWER, NEEDS_CONTEXT),
+        GENERATION,
+        "confidence matches support",
+    ),
+    ScorerSpec(
+        "consistency",
+        ConsistencyScorer(),
+        (NEEDS_QUESTION, NEEDS_ANSWER),
+        GENERATION,
+        "same question, same answer",
+        factory=ConsistencyScorer,
+    ),
+):
+    register(_spec)
+
+
+class _Live(Mapping[str, Any]):
+    """A read-only view of one field of the registry, always current."""
+
+    def __init__(self, read: Callable[[ScorerSpec], Any], stateless_only: bool = False) -> None:
+        self._read = read
+        self._stateless_only = stateless_only
+
+    def _specs(self) -> dict[str, ScorerSpec]:
+        return {n: s for n, s in _REGISTRY.items() if not (self._stateless_only and s.factory is not None)}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._read(self._specs()[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._specs())
+
+    def __len__(self) -> int:
+        return len(self._specs())
+
+
+# The offline set that needs no state (pure functions), and what each scorer reads.
+DEFAULT_SCORERS: Mapping[str, Scorer] = _Live(lambda spec: spec.scorer, stateless_only=True)
+NEEDS: Mapping[str, tuple[str, ...]] = _Live(lambda spec: spec.needs)
+
+
+def evaluations() -> frozenset[str]:
+    """Every evaluation name an SLO file may use: the registered scorers and each answer's coverage score."""
+    return frozenset(_REGISTRY) | {SCORING_COVERAGE}
 
 
 def default_scorers() -> dict[str, Scorer]:
-    """The default set with fresh state for the stateful scorers (one per pipeline)."""
-    return {**DEFAULT_SCORERS, "consistency": ConsistencyScorer()}
+    """The registered set with fresh state for the stateful scorers (one per pipeline)."""
+    return {name: spec.factory() if spec.factory else spec.scorer for name, spec in _REGISTRY.items()}
 
 
-# Every evaluation name an SLO file may use: the scorers here and the coverage score of each answer.
-EVALUATIONS: frozenset[str] = frozenset(NEEDS) | {SCORING_COVERAGE}
-
-__all__ = ["DEFAULT_SCORERS", "EVALUATIONS", "NEEDS", "ConsistencyScorer", "Scorer", "default_scorers"]
+__all__ = [
+    "DEFAULT_SCORERS",
+    "NEEDS",
+    "ConsistencyScorer",
+    "Scorer",
+    "ScorerSpec",
+    "by_stage",
+    "default_scorers",
+    "evaluations",
+    "register",
+    "registry",
+    "unregister",
+]

@@ -1,0 +1,197 @@
+"""One place to add a part: a scorer registered alone shows on every surface (pipeline, metrics,
+evaluation records, SLO files, dashboards); a dialect registered alone is read, scored and stripped
+to its declared text-free keys; the instrumentors of `instrument()` are the entry points'."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from importlib.metadata import entry_points
+
+import pytest
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from mre import semconv as sc
+from mre.exporters.embedded import install_embedded
+from mre.exporters.slo_dashboards import build_dashboards
+from mre.instrumentation import generation, retrieval
+from mre.model import Document, Interaction, Score
+from mre.processor import dialects, scorers
+from mre.processor.coverage import NEEDS_ANSWER
+from mre.processor.dialects import DialectSpec, GenerationStage, RetrievalStage
+from mre.processor.spans import SpanRecord, hex_span_id
+from mre.slo_spec import load_default, parse
+
+CONTEXT = "Customers may request a refund within 30 days of delivery."
+
+
+def tone(interaction: Interaction) -> Score | None:
+    if interaction.answer is None:
+        return None
+    rude = "whatever" in interaction.answer.lower()
+    return Score("tone", 0.0 if rude else 1.0, "rude" if rude else "polite", "checks the answer's manners")
+
+
+@pytest.fixture
+def registered_scorer() -> Iterator[None]:
+    scorers.register(scorers.ScorerSpec("tone", tone, (NEEDS_ANSWER,), scorers.GENERATION, "polite answers"))
+    yield
+    scorers.unregister("tone")
+
+
+def test_a_scorer_registered_alone_is_on_every_surface(
+    registered_scorer: None,
+    tracer_provider: TracerProvider,
+    logger_provider: LoggerProvider,
+    log_exporter: InMemoryLogRecordExporter,
+    capture_on: None,
+) -> None:
+    assert "tone" in scorers.default_scorers() and "tone" in scorers.NEEDS
+    # an SLO file may use it without declaring it
+    slo = parse(
+        "version: mre/v1\nservice: s\nslos:\n  - name: tone\n    objective: 99\n"
+        "    sli: {score: {evaluation: tone, threshold: 1}}\n",
+        "slos.yaml",
+    )
+    assert slo.slos[0].slo.scorer == "tone"
+    # the generation stage panel of the dashboards
+    stages = json.loads(build_dashboards(load_default())["stages.json"])
+    assert any("tone" in t["expr"] for p in stages["panels"] for t in p.get("targets", []))
+    # scored in a pipeline: metrics and evaluation records
+    setup = install_embedded(tracer_provider, logger_provider=logger_provider, grace_s=0.05)
+    try:
+        with tracer_provider.get_tracer("t").start_as_current_span("request"):
+            with retrieval("kb", query="How long for refunds?", tracer_provider=tracer_provider) as r:
+                r.record_documents([Document("d", CONTEXT)])
+            with generation(
+                "m", messages=[{"role": "user", "content": "How long for refunds?"}], tracer_provider=tracer_provider
+            ) as g:
+                g.record_output("Whatever, 30 days.")
+        setup.processor.force_flush()
+        count = setup.registry.get_sample_value(
+            "mre_evaluation_score_count", {"service": "test-service", "model": "m", "evaluation": "tone"}
+        )
+        assert count == 1
+    finally:
+        setup.close()
+    logger_provider.force_flush()
+    records = [r.log_record for r in log_exporter.get_finished_logs()]  # type: ignore[attr-defined]
+    tone_records = [r for r in records if (r.attributes or {}).get(sc.GEN_AI_EVALUATION_NAME) == "tone"]
+    assert len(tone_records) == 1
+
+
+def test_registering_a_scorer_twice_or_in_no_stage_is_refused(registered_scorer: None) -> None:
+    with pytest.raises(ValueError, match="already registered"):
+        scorers.register(scorers.ScorerSpec("tone", tone, (), scorers.GENERATION, ""))
+    with pytest.raises(ValueError, match="stage"):
+        scorers.register(scorers.ScorerSpec("tone2", tone, (), "vibes", ""))
+
+
+def test_every_registered_scorer_names_its_scores_as_it_is_registered() -> None:
+    # Human verdicts are matched by evaluation name: a registry key that differs from Score.name
+    # would silently break that.
+    interaction = Interaction(
+        trace_id="0" * 32,
+        span_id="0" * 16,
+        dialect="test",
+        question="How long do customers have to ask for a refund?",
+        answer="Customers may request a refund within 30 days of delivery [d1].",
+        principal="employee",
+        retrievals=(
+            __import__("mre.model", fromlist=["Retrieval"]).Retrieval(
+                span_id="1" * 16,
+                query="refund",
+                documents=(Document("d1", CONTEXT, 0.9, metadata={"acl": "employee", "updated_at": "2024-01-01"}),),
+            ),
+        ),
+    )
+    for name, scorer in scorers.default_scorers().items():
+        score = scorer(interaction)
+        if score is not None:
+            assert score.name == name, f"{name} returns scores named {score.name!r}"
+
+
+ACME_MODEL = "acme.model"
+ACME_PROMPT = "acme.prompt"
+ACME_COMPLETION = "acme.completion"
+ACME_DOCS = "acme.documents"
+
+
+def _read_acme(span: SpanRecord) -> list[dialects.Stage]:
+    attrs = span.attributes
+    if ACME_DOCS in attrs:
+        from mre.model import Retrieval
+
+        docs = tuple(Document(f"a{i}", text) for i, text in enumerate(json.loads(attrs[ACME_DOCS])))
+        return [RetrievalStage("acme", Retrieval(span_id=hex_span_id(span.span_id), query=None, documents=docs))]
+    from mre.model import Message
+
+    return [
+        GenerationStage(
+            span_id=hex_span_id(span.span_id),
+            dialect="acme",
+            start_ns=span.start_ns,
+            end_ns=span.end_ns,
+            model=str(attrs.get(ACME_MODEL)),
+            input_messages=(Message("user", str(attrs.get(ACME_PROMPT, ""))),),
+            answer=str(attrs.get(ACME_COMPLETION, "")),
+        )
+    ]
+
+
+@pytest.fixture
+def registered_dialect() -> Iterator[None]:
+    dialects.register_dialect(
+        DialectSpec(
+            "acme",
+            detect=lambda span: ACME_MODEL in span.attributes or ACME_DOCS in span.attributes,
+            read=_read_acme,
+            safe_keys=frozenset({ACME_MODEL}),
+        )
+    )
+    yield
+    dialects.unregister_dialect("acme")
+
+
+def test_a_dialect_registered_alone_is_read_scored_and_stripped(registered_dialect: None, capture_on: None) -> None:
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    setup = install_embedded(provider, grace_s=0.05, export=SimpleSpanProcessor(exported), strip_content=True)
+    try:
+        tracer = provider.get_tracer("acme-sdk")
+        with tracer.start_as_current_span("request"):
+            with tracer.start_as_current_span("acme.search") as search:
+                search.set_attribute(ACME_DOCS, json.dumps([CONTEXT]))
+            with tracer.start_as_current_span("acme.llm") as llm:
+                llm.set_attribute(ACME_MODEL, "acme-1")
+                llm.set_attribute(ACME_PROMPT, "How long for refunds? jane@example.com")
+                llm.set_attribute(ACME_COMPLETION, "Customers may request a refund within 45 days of delivery.")
+        setup.processor.force_flush()
+        faithfulness = setup.registry.get_sample_value(
+            "mre_evaluation_score_sum",
+            {"service": "unknown_service:python", "model": "acme-1", "evaluation": "faithfulness"},
+        )
+        assert faithfulness == 0.0  # read as a RAG answer and scored: 45 days is not in the context
+    finally:
+        setup.close()
+    spans = {s.name: dict(s.attributes or {}) for s in exported.get_finished_spans()}
+    assert spans["acme.llm"][ACME_MODEL] == "acme-1"  # declared text-free: kept
+    assert ACME_PROMPT not in spans["acme.llm"] and ACME_COMPLETION not in spans["acme.llm"]  # text: stripped
+    assert ACME_DOCS not in spans["acme.search"]
+    assert "mre.score.faithfulness" in spans["acme.llm"]
+
+
+def test_instrument_installs_exactly_the_entry_point_instrumentors() -> None:
+    from mre.instrumentation import INSTRUMENTORS
+
+    declared = {
+        ep.name: ep.value
+        for ep in entry_points(group="opentelemetry_instrumentor")
+        if ep.value.startswith("mre.instrumentation.")
+    }
+    listed = {path for _, path in INSTRUMENTORS.values()}
+    assert set(declared.values()) == listed
