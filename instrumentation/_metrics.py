@@ -8,7 +8,7 @@ import os
 import threading
 import weakref
 from collections import deque
-from typing import Any
+from typing import Any, ClassVar
 
 from opentelemetry.context import Context, get_current
 from opentelemetry.metrics import Histogram, MeterProvider, get_meter
@@ -91,9 +91,8 @@ class Instruments:
     recorder. ``Instruments.of`` keeps one per meter provider: instrumenting eight libraries, or the
     same one again, adds no thread and no instrument."""
 
-    _by_provider: weakref.WeakKeyDictionary[MeterProvider, Instruments] = weakref.WeakKeyDictionary()
-    _global: Instruments | None = None
-    _guard = threading.Lock()
+    _global: ClassVar[Instruments | None] = None
+    _guard: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, meter_provider: MeterProvider | None = None) -> None:
         meter = get_meter("mre.instrumentation", mre.__version__, meter_provider=meter_provider)
@@ -117,9 +116,9 @@ class Instruments:
                 if cls._global is None:
                     cls._global = cls(None)
                 return cls._global
-            found = cls._by_provider.get(meter_provider)
+            found = _BY_PROVIDER.get(meter_provider)
             if found is None:
-                found = cls._by_provider[meter_provider] = cls(meter_provider)
+                found = _BY_PROVIDER[meter_provider] = cls(meter_provider)
             return found
 
     @property
@@ -131,3 +130,7 @@ class Instruments:
 
     def flush(self) -> None:
         RECORDER.flush()
+
+
+# Instruments by meter provider, forgotten with the provider.
+_BY_PROVIDER: weakref.WeakKeyDictionary[MeterProvider, Instruments] = weakref.WeakKeyDictionary()
