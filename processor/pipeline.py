@@ -12,6 +12,7 @@ from typing import Protocol
 from mre.model import Evaluation, Interaction, Score
 from mre.processor.coverage import SCORE_NAME as COVERAGE_SCORE
 from mre.processor.coverage import CoverageLog, coverage_score, skip_reason, unscored_reason
+from mre.processor.judges.cascade import ESCALATED, Cascade
 from mre.processor.scorers import NEEDS, Scorer, default_scorers
 from mre.processor.triage import triage
 from mre.slo import SLO, default_slos, evaluate_slos
@@ -45,16 +46,27 @@ class ScoringPipeline:
         self.sinks = list(sinks)
         self.stats = PipelineStats()
         self._lock = threading.Lock()
+        self._deliver_lock = threading.RLock()
         self._coverage_log = CoverageLog()
         self._coverage_slos = frozenset(s.name for s in self.slos if s.scorer == COVERAGE_SCORE)
 
-    def score(self, interaction: Interaction) -> Evaluation:
+    @property
+    def defers(self) -> bool:
+        """Whether a scorer escalates to a judge (whose calls the worker makes off its thread)."""
+        return any(isinstance(scorer, Cascade) for scorer in self.scorers.values())
+
+    def score(self, interaction: Interaction, deferred: list[Deferred] | None = None) -> Evaluation:
+        """All scores, SLO outcomes and the cause. With ``deferred``, an escalated cascade keeps its
+        cheap score here and is listed there, for :meth:`rescore` once the judge has spoken."""
         started = time.perf_counter()
         scores: dict[str, Score] = {}
         skipped: dict[str, str] = {}
         for name, scorer in self.scorers.items():
             try:
-                score = scorer(interaction)
+                if deferred is not None and isinstance(scorer, Cascade):
+                    score = self._cheap_first(name, scorer, interaction, deferred)
+                else:
+                    score = scorer(interaction)
             except Exception:
                 # One broken scorer must not cost the others; it is counted and logged.
                 logger.exception("scorer %s failed on trace %s", name, interaction.trace_id)
@@ -66,6 +78,30 @@ class ScoringPipeline:
                 scores[name] = score
             else:
                 skipped[name] = skip_reason(interaction, NEEDS.get(name, ()))
+        return self._conclude(interaction, scores, skipped, started)
+
+    @staticmethod
+    def _cheap_first(name: str, cascade: Cascade, interaction: Interaction, deferred: list[Deferred]) -> Score | None:
+        cheap = cascade.cheap(interaction)
+        if cheap is None:
+            return None
+        decision = cascade.decide(cheap)
+        if decision == ESCALATED:
+            deferred.append(Deferred(name, cascade, cheap))
+            return cheap  # provisional: replaced by the judge's verdict before anything is delivered
+        return cascade.finish(interaction, cheap, decision)
+
+    def rescore(self, evaluation: Evaluation, replacements: Mapping[str, Score]) -> Evaluation:
+        """The evaluation with some scores replaced (a judge's verdicts): outcomes and cause again."""
+        scores = {k: v for k, v in evaluation.scores.items() if k != COVERAGE_SCORE}
+        scores.update(replacements)
+        return self._conclude(
+            evaluation.interaction, scores, dict(evaluation.skipped), time.perf_counter() - evaluation.duration_s
+        )
+
+    def _conclude(
+        self, interaction: Interaction, scores: dict[str, Score], skipped: dict[str, str], started: float
+    ) -> Evaluation:
         unscored = unscored_reason(interaction)
         scores[COVERAGE_SCORE] = coverage_score(unscored)
         outcomes = evaluate_slos(self.slos, scores)
@@ -79,15 +115,29 @@ class ScoringPipeline:
     def process(self, interaction: Interaction) -> Evaluation:
         """Score and hand the result to every sink."""
         evaluation = self.score(interaction)
-        if evaluation.unscored is not None:
-            self._coverage_log.note(interaction, evaluation.unscored)
-        with self._lock:
-            self.stats.interactions += 1
-        for sink in self.sinks:
-            try:
-                sink.on_evaluation(evaluation)
-            except Exception:
-                logger.exception("evaluation sink %s failed", type(sink).__name__)
-                with self._lock:
-                    self.stats.sink_errors += 1
+        self.deliver(evaluation)
         return evaluation
+
+    def deliver(self, evaluation: Evaluation) -> None:
+        """Hand a finished evaluation to every sink (one at a time: the worker and judge threads share them)."""
+        if evaluation.unscored is not None:
+            self._coverage_log.note(evaluation.interaction, evaluation.unscored)
+        with self._deliver_lock:
+            with self._lock:
+                self.stats.interactions += 1
+            for sink in self.sinks:
+                try:
+                    sink.on_evaluation(evaluation)
+                except Exception:
+                    logger.exception("evaluation sink %s failed", type(sink).__name__)
+                    with self._lock:
+                        self.stats.sink_errors += 1
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """An escalation whose judge call is still to be made."""
+
+    name: str
+    cascade: Cascade
+    cheap: Score

@@ -22,7 +22,9 @@ from mre.model import Evaluation
 from mre.processor.assembly import TraceAssembler
 from mre.processor.health import BAD_INPUT, UNREADABLE_SPAN
 from mre.processor.interactions import ReadOptions, build_interactions
-from mre.processor.pipeline import ScoringPipeline
+from mre.processor.judges.cascade import ESCALATED, THROTTLED
+from mre.processor.judges.pool import JudgePool
+from mre.processor.pipeline import Deferred, ScoringPipeline
 from mre.processor.spans import SpanRecord
 
 logger = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ class TraceWorker(Generic[T]):
         on_trace: TraceHook | None = None,
         name: str = "mre-trace-worker",
         read_options: ReadOptions | None = None,
+        judges: JudgePool | None = None,
     ) -> None:
         if max_queue_spans <= 0 or max_queue_bytes <= 0:
             raise ValueError("max_queue_spans and max_queue_bytes must be positive")
@@ -90,6 +93,8 @@ class TraceWorker(Generic[T]):
         self._poll = poll_interval_s
         self._stopping = False
         self._closed = False
+        # Judge calls run off this thread: only when a scorer escalates to a judge.
+        self.judges = judges if judges is not None else (JudgePool() if pipeline.defers else None)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -138,10 +143,13 @@ class TraceWorker(Generic[T]):
         """Score everything received so far, complete or not; True when done within the timeout."""
         if not self._thread.is_alive():
             return False
+        started = time.monotonic()
         done = threading.Event()
         self._flush_requests.append(done)
         self._wake.set()
-        return done.wait(timeout_s)
+        if not done.wait(timeout_s):
+            return False
+        return self.judges is None or self.judges.drain(max(0.0, timeout_s - (time.monotonic() - started)))
 
     def close(self, timeout_s: float = 30.0) -> None:
         with self._lock:
@@ -152,6 +160,8 @@ class TraceWorker(Generic[T]):
         self._stopping = True
         self._wake.set()
         self._thread.join(timeout=timeout_s)
+        if self.judges is not None:
+            self.judges.close(timeout_s)
 
     def _run(self) -> None:
         # Scoring must not trace itself: a judge's LLM call, or any instrumented client a scorer uses,
@@ -203,7 +213,43 @@ class TraceWorker(Generic[T]):
                 self.process_trace(records)
 
     def process_trace(self, spans: Sequence[SpanRecord]) -> list[Evaluation]:
-        evaluations = [self.pipeline.process(i) for i in build_interactions(spans, self.read_options)]
+        interactions = build_interactions(spans, self.read_options)
+        if self.judges is None:
+            evaluations = [self.pipeline.process(i) for i in interactions]
+            self._done(spans, evaluations)
+            return evaluations
+        deferred: list[list[Deferred]] = [[] for _ in interactions]
+        evaluations = [self.pipeline.score(i, d) for i, d in zip(interactions, deferred, strict=True)]
+        if not any(deferred):
+            self._deliver(spans, evaluations)
+            return evaluations
+        if self.judges.submit(lambda: self._judged(spans, evaluations, deferred)):
+            return evaluations  # provisional: the judge thread delivers the final ones
+        # The judges' backlog is full: no escalation now, the cheap scores stand (counted "throttled").
+        final = self._finish(evaluations, deferred, THROTTLED)
+        self._deliver(spans, final)
+        return final
+
+    def _finish(self, evaluations: list[Evaluation], deferred: list[list[Deferred]], decision: str) -> list[Evaluation]:
+        out = []
+        for evaluation, waiting in zip(evaluations, deferred, strict=True):
+            if waiting:
+                done = {d.name: d.cascade.finish(evaluation.interaction, d.cheap, decision) for d in waiting}
+                evaluation = self.pipeline.rescore(evaluation, done)
+            out.append(evaluation)
+        return out
+
+    def _judged(
+        self, spans: Sequence[SpanRecord], evaluations: list[Evaluation], deferred: list[list[Deferred]]
+    ) -> None:
+        self._deliver(spans, self._finish(evaluations, deferred, ESCALATED))
+
+    def _deliver(self, spans: Sequence[SpanRecord], evaluations: list[Evaluation]) -> None:
+        for evaluation in evaluations:
+            self.pipeline.deliver(evaluation)
+        self._done(spans, evaluations)
+
+    def _done(self, spans: Sequence[SpanRecord], evaluations: list[Evaluation]) -> None:
         self.stats.traces_processed += 1
         ids = {s.span_id for s in spans}
         if any(s.parent_span_id is not None and not s.parent_is_remote and s.parent_span_id not in ids for s in spans):
@@ -213,4 +259,3 @@ class TraceWorker(Generic[T]):
                 self._on_trace(spans, evaluations)
             except Exception:
                 logger.exception("trace hook failed")
-        return evaluations

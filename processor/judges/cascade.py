@@ -124,7 +124,11 @@ class Cascade:
         cheap = self.cheap(interaction)
         if cheap is None:
             return None
-        decision = self.decide(cheap)
+        return self.finish(interaction, cheap, self.decide(cheap))
+
+    def finish(self, interaction: Interaction, cheap: Score, decision: str) -> Score:
+        """The score once ``decision`` is known: the judge is called only when it is ``escalated``
+        (the scoring worker calls it off its own thread, :mod:`mre.processor.judges.pool`)."""
         verdict = self.judge(interaction) if decision == ESCALATED else None
         if decision == ESCALATED and verdict is None:
             decision = JUDGE_FAILED
