@@ -181,9 +181,9 @@ def test_duration_and_token_metrics_per_semconv(
     instrumented: None, client: openai.OpenAI, metric_reader: InMemoryMetricReader
 ) -> None:
     client.chat.completions.create(model="m", messages=PROMPT)
-    import time
+    from mre.instrumentation._metrics import RECORDER
 
-    time.sleep(0.8)  # measurements are recorded off the app's thread
+    RECORDER.flush()  # measurements are recorded off the app's thread: record what is pending now
     data = metric_reader.get_metrics_data()
     metrics = {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
     duration = metrics["gen_ai.client.operation.duration"]

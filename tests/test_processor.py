@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from opentelemetry.sdk._logs import LoggerProvider
@@ -158,24 +159,36 @@ def test_a_failing_scorer_costs_only_its_own_score() -> None:
 
 
 def test_a_full_queue_drops_and_counts_instead_of_blocking_the_app(capture_on: None) -> None:
-    gate = threading.Event()
+    from mre.instrumentation import generation
+
+    gate, reached = threading.Event(), threading.Event()
 
     class SlowSink:
         def on_evaluation(self, evaluation: Evaluation) -> None:
-            gate.wait(5)
+            reached.set()  # the worker is now held here, with a real interaction
+            gate.wait(10)
 
     processor = BehaviorSpanProcessor(ScoringPipeline(sinks=[SlowSink()]), max_queue_size=5, poll_interval_s=0.01)
     provider = TracerProvider()
     provider.add_span_processor(processor)
-    tracer = provider.get_tracer("t")
-    for _ in range(50):
-        with tracer.start_as_current_span("x"):
-            pass
+
+    def answer() -> None:
+        with generation("m", messages=[{"role": "user", "content": "q?"}], tracer_provider=provider) as g:
+            g.record_output("a.")
+
+    answer()
+    assert reached.wait(5), "the sink was never reached: nothing held the worker"
+    longest = 0.0
+    for _ in range(50):  # the worker is stuck in the sink: these fill the queue, then are dropped
+        started = time.perf_counter()
+        answer()
+        longest = max(longest, time.perf_counter() - started)
     gate.set()
     processor.shutdown()
     dropped = processor.stats.spans_dropped.get("queue_full", 0)
-    assert dropped > 0
-    assert processor.stats.spans_received + dropped == 50
+    assert dropped >= 45  # the queue holds 5
+    assert processor.stats.spans_received + dropped == 51
+    assert longest < 1.0  # the app never waited for the worker (it waits on the sink for up to 10 s)
 
 
 def test_spans_after_shutdown_are_counted_not_queued() -> None:
