@@ -45,9 +45,16 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = False  # a second mre on the same port must fail, not share it
 
     def __init__(
-        self, address: tuple[str, int], intake: Intake, authorized: Any, max_bytes: int, max_concurrent: int
+        self,
+        address: tuple[str, int],
+        intake: Intake,
+        authorized: Any,
+        max_bytes: int,
+        max_concurrent: int,
+        idle_timeout_s: float,
     ) -> None:
-        super().__init__(address, _Handler)
+        handler = type("_TimedHandler", (_Handler,), {"timeout": idle_timeout_s})
+        super().__init__(address, handler)
         self.intake = intake
         self.authorized = authorized
         self.max_bytes = max_bytes
@@ -148,11 +155,21 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class OtlpHttpReceiver:
+    """``idle_timeout_s``: a connection that sends nothing (or too slowly) for this long is closed, so
+    idle or trickling clients cannot pile up threads."""
+
     def __init__(
-        self, host: str, port: int, intake: Intake, authorized: Any, max_bytes: int, max_concurrent: int
+        self,
+        host: str,
+        port: int,
+        intake: Intake,
+        authorized: Any,
+        max_bytes: int,
+        max_concurrent: int,
+        idle_timeout_s: float = 15.0,
     ) -> None:
         try:
-            self._server = _Server((host, port), intake, authorized, max_bytes, max_concurrent)
+            self._server = _Server((host, port), intake, authorized, max_bytes, max_concurrent, idle_timeout_s)
         except OSError as exc:
             raise OSError(f"cannot listen for OTLP/HTTP on {host}:{port}: {exc.strerror or exc}") from None
         self.port = int(self._server.server_address[1])

@@ -248,3 +248,21 @@ def test_a_scorers_own_llm_call_is_never_scored_as_an_answer(llm_server: object,
         instrumentor.uninstrument()
         setup.close()
         provider.shutdown()
+
+
+def test_an_idle_http_connection_is_closed_rather_than_held() -> None:
+    import socket
+
+    from mre.processor.intake import Intake
+    from mre.processor.otlp_http import OtlpHttpReceiver
+
+    receiver = OtlpHttpReceiver("127.0.0.1", 0, Intake(None), lambda _: True, 1024, 4, idle_timeout_s=0.3)  # type: ignore[arg-type]
+    receiver.start()
+    try:
+        with socket.create_connection(("127.0.0.1", receiver.port), timeout=5) as sock:
+            sock.sendall(b"POST /v1/traces HTTP/1.1\r\n")  # a header line, then nothing
+            started = time.monotonic()
+            assert sock.recv(1024) == b""  # the server hung up
+            assert time.monotonic() - started < 3
+    finally:
+        receiver.stop()
