@@ -71,6 +71,17 @@ def interactions(running: RunningService) -> float:
     return running.registry.get_sample_value("mre_interactions_total", {"service": "shop", "model": "m1"}) or 0.0
 
 
+def score_count(running: RunningService) -> float:
+    """Scores recorded so far: each is one evaluation record forwarded."""
+    return sum(
+        s.value
+        for family in running.registry.collect()
+        if family.name == "mre_evaluation_score"
+        for s in family.samples
+        if s.name == "mre_evaluation_score_count"
+    )
+
+
 def score_traces(running: RunningService, provider: TracerProvider, *answers: str) -> list[str]:
     """One RAG trace per answer through the provider's exporter; returns once the service scored them all."""
     trace_ids = [send_rag_trace(provider, answer) for answer in answers]
@@ -180,24 +191,18 @@ def test_a_dead_downstream_loses_nothing_below_the_queue_bound(capture_on: None)
     try:
         send_rag_trace(provider, CONTEXT)
         provider.force_flush()
-        wait_for(lambda: len(receiver.spans) == 4 and len(receiver.logs) > 0)
-        time.sleep(0.3)
-        first_records = len(receiver.logs)
+        wait_for(lambda: interactions(running) == 1)
+        first_records = score_count(running)  # one evaluation record per score of the first answer
+        wait_for(lambda: len(receiver.spans) == 4 and len(receiver.logs) == first_records)
         receiver.stop()  # the downstream dies
         for _ in range(5):
             send_rag_trace(provider, CONTEXT)
         provider.force_flush()
         wait_for(lambda: interactions(running) == 6)
-        time.sleep(0.5)
-        assert running.forwarder is not None and running.forwarder.queued_items > 0
+        assert running.forwarder is not None
+        wait_for(lambda: running.forwarder is not None and running.forwarder.queued_items > 0)
         revived = Receiver(port)  # and comes back on the same address
-        scores = sum(
-            s.value
-            for family in running.registry.collect()
-            if family.name == "mre_evaluation_score"
-            for s in family.samples
-            if s.name == "mre_evaluation_score_count"
-        )
+        scores = score_count(running)
         # Every span and one evaluation record per score reach the revived downstream.
         wait_for(lambda: len(revived.spans) == 20 and len(revived.logs) == scores - first_records, timeout=30)
         assert running.forwarder.stats.dropped == {}
