@@ -6,18 +6,16 @@ Each case is a few lines of series written from the expected figure, not from th
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from mre.exporters.slo_build import render_rules
 from mre.exporters.slo_rules import build_rules
 from mre.slo_spec import SpecError, parse
 from mre.slo_windows import windows
-from tests.test_slo_rules import counter, promtool
+from tests.test_slo_rules import counter, run_promtool_tests
 
 SPEC = """\
 version: mre/v1
@@ -41,11 +39,7 @@ def _rules(tmp_path: Path, window: str = "28d", extra: str = "") -> Path:
 
 
 def _run(tmp_path: Path, rules: Path, tests: list[dict[str, Any]]) -> None:
-    spec = {"rule_files": [str(rules)], "evaluation_interval": "1m", "tests": tests}
-    path = tmp_path / "tests.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    result = subprocess.run([promtool(), "test", "rules", str(path)], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    run_promtool_tests(tmp_path, rules, tests)
 
 
 def _events(good: list[tuple[float, int]], bad: list[tuple[float, int]]) -> list[dict[str, str]]:
