@@ -229,6 +229,9 @@ def _gate(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"mre eval: cannot read {path}: {exc.strerror}", file=sys.stderr)
             return 2
+        except UnicodeDecodeError as exc:
+            print(f"mre eval: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})", file=sys.stderr)
+            return 2
         except InvalidLine as exc:
             print(f"mre eval: {path}: {exc} (pass --skip-invalid to skip such lines)", file=sys.stderr)
             return 2
@@ -319,6 +322,9 @@ def _eval(args: argparse.Namespace) -> int:
             examples, skipped = read_examples(handle, skip_invalid=args.skip_invalid)
     except OSError as exc:
         print(f"mre eval: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as exc:
+        print(f"mre eval: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})", file=sys.stderr)
         return 2
     except InvalidLine as exc:
         print(f"mre eval: {path}: {exc} (pass --skip-invalid to skip such lines)", file=sys.stderr)
