@@ -42,7 +42,9 @@ _CODES = {INVALID: 3, TOO_LARGE: 3, BUSY: 8}
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    allow_reuse_address = False  # a second mre on the same port must fail, not share it
+    # SO_REUSEADDR: a restart binds over its own TIME_WAIT connections. On Linux it never lets a
+    # second listener share the port (SO_REUSEPORT would, and is not set): a second mre still fails.
+    allow_reuse_address = True
 
     def __init__(
         self,
@@ -94,7 +96,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             length = int(self.headers.get("Content-Length", ""))
         except ValueError:
-            self._plain(411, "Content-Length is required", close=True)
+            length = -1
+        if length < 0:
+            self._plain(411, "a Content-Length of zero or more bytes is required", close=True)
             return
         limit = self.server.max_bytes
         if length > limit:

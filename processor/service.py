@@ -90,6 +90,9 @@ def _check_free(listen: str, worker: TraceWorker[Decoded]) -> None:
         return  # an address gRPC may still resolve; its own error follows
     for family, kind, proto, _, address in infos[:1]:
         with socket.socket(family, kind, proto) as probe:
+            # As gRPC itself binds: SO_REUSEADDR passes over TIME_WAIT connections of a previous run,
+            # and on Linux still fails when another socket listens on the port.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(address)
             except OSError as exc:

@@ -134,8 +134,9 @@ def test_an_otlp_json_request_is_scored_with_its_hex_ids(service: RunningService
         (b"x", "text/plain", {}, 415),
         (gzip.compress(b"\0" * (2 * 1024 * 1024)), "application/x-protobuf", {"Content-Encoding": "gzip"}, 413),
         (b"not gzip", "application/x-protobuf", {"Content-Encoding": "gzip"}, 400),
+        (b"", "application/x-protobuf", {"Content-Length": "-5"}, 411),
     ],
-    ids=["protobuf", "json", "json-ids", "content-type", "gzip-bomb", "bad-gzip"],
+    ids=["protobuf", "json", "json-ids", "content-type", "gzip-bomb", "bad-gzip", "negative-length"],
 )
 def test_bad_http_requests_get_a_clear_status_and_the_service_survives(
     receiver: Receiver, body: bytes, content_type: str, headers: dict[str, str], expected: int
