@@ -174,11 +174,12 @@ def _annotations(file: SLOFile, spec: SLOSpec, severity: str, terms: list[tuple[
         "title": f"({severity}) {{{{$labels.{c.LABEL_SERVICE}}}}} {{{{$labels.{c.LABEL_SLO}}}}} "
         "SLO error budget burn rate is too fast.",
         "description": (routing.runbook + "\n" if routing.runbook else "")
-        + f"Error ratio above the budget ({budget:g}) times {spend}.\n"
-        + ("First steps by dominant cause:\n" + "\n".join(f"- {k}: {v}" for k, v in RUNBOOK_BY_CAUSE.items()))
-        * spec.evaluated_by_mre,
+        + f"Error ratio above the budget ({budget:g}) times {spend}.\n",
     }
-    if spec.evaluated_by_mre:
+    if spec.evaluated_by_mre:  # causes exist only for SLIs mre scores
+        annotations["description"] += "First steps by dominant cause:\n" + "\n".join(
+            f"- {k}: {v}" for k, v in RUNBOOK_BY_CAUSE.items()
+        )
         window = CAUSE_WINDOW[severity]
         labels = selector({sc.LABEL_SERVICE: file.service, sc.LABEL_SLO: spec.slo.name})
         query = f"topk(1, sum by ({sc.LABEL_CAUSE}) (increase({c.SLO_FAILURES_METRIC}{labels}[{window}])))"

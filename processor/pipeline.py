@@ -70,15 +70,18 @@ class ScoringPipeline:
             except Exception:
                 # One broken scorer must not cost the others; it is counted and logged.
                 logger.exception("scorer %s failed on trace %s", name, interaction.trace_id)
-                with self._lock:
-                    self.stats.scorer_errors[name] = self.stats.scorer_errors.get(name, 0) + 1
+                self.count_scorer_error(name)
                 skipped[name] = SCORER_ERROR
                 continue
             if score is not None:
                 scores[name] = score
             else:
                 skipped[name] = skip_reason(interaction, NEEDS.get(name, ()))
-        return self._conclude(interaction, scores, skipped, started)
+        return self._conclude(interaction, scores, skipped, time.perf_counter() - started)
+
+    def count_scorer_error(self, name: str) -> None:
+        with self._lock:
+            self.stats.scorer_errors[name] = self.stats.scorer_errors.get(name, 0) + 1
 
     @staticmethod
     def _cheap_first(name: str, cascade: Cascade, interaction: Interaction, deferred: list[Deferred]) -> Score | None:
@@ -100,7 +103,7 @@ class ScoringPipeline:
         )
 
     def _conclude(
-        self, interaction: Interaction, scores: dict[str, Score], skipped: dict[str, str], started: float
+        self, interaction: Interaction, scores: dict[str, Score], skipped: dict[str, str], duration_s: float
     ) -> Evaluation:
         unscored = unscored_reason(interaction)
         scores[COVERAGE_SCORE] = coverage_score(unscored)
@@ -108,9 +111,7 @@ class ScoringPipeline:
         # The cause is named from the behaviour SLOs: an answer that could not be scored has none.
         behaviour = [o for o in outcomes if o.slo not in self._coverage_slos]
         cause = triage(interaction, scores, behaviour)
-        return Evaluation(
-            interaction, scores, outcomes, time.perf_counter() - started, cause, unscored=unscored, skipped=skipped
-        )
+        return Evaluation(interaction, scores, outcomes, duration_s, cause, unscored=unscored, skipped=skipped)
 
     def process(self, interaction: Interaction) -> Evaluation:
         """Score and hand the result to every sink."""

@@ -78,7 +78,7 @@ def split_listen(address: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def _check_free(listen: str, worker: TraceWorker[Decoded]) -> None:
+def _check_free(listen: str) -> None:
     """Refuse a port that is taken before gRPC tries it (gRPC logs its own bind failure in C, and
     with SO_REUSEPORT would share the port with another mre serve)."""
     host, port = split_listen(listen)
@@ -97,7 +97,6 @@ def _check_free(listen: str, worker: TraceWorker[Decoded]) -> None:
                 probe.bind(address)
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
-                    worker.close(timeout_s=1.0)
                     raise OSError(
                         errno.EADDRINUSE,
                         f"cannot listen for OTLP/gRPC on {listen}: the port is in use (another mre serve?); "
@@ -184,6 +183,7 @@ class BehaviorService:
         on_feedback: Callable[[HumanVerdict], None] | None = None,
     ) -> None:
         self.config = config
+        _check_free(config.listen)  # before anything starts: a taken port leaves nothing running
         self.worker: TraceWorker[Decoded] = TraceWorker(
             ingest_decoded,
             pipeline,
@@ -216,7 +216,6 @@ class BehaviorService:
         )
         intake = Intake(self.worker, on_feedback)
         self._server.add_generic_rpc_handlers((_OtlpHandler(intake, config.token),))
-        _check_free(config.listen, self.worker)
         try:
             if config.tls_cert is not None and config.tls_key is not None:
                 credentials = grpc.ssl_server_credentials([(config.tls_key, config.tls_cert)])

@@ -37,22 +37,27 @@ class DialectSpec:
 
 
 _EXTRA: dict[str, DialectSpec] = {}
+_SAFE_KEYS: frozenset[str] = frozenset()  # kept with _EXTRA: strip mode reads it for every attribute
 
 
 def register_dialect(spec: DialectSpec) -> DialectSpec:
+    global _SAFE_KEYS
     if spec.name in _READ or spec.name in _EXTRA:
         raise ValueError(f"a dialect named {spec.name!r} is already registered")
     _EXTRA[spec.name] = spec
+    _SAFE_KEYS = _SAFE_KEYS | spec.safe_keys
     return spec
 
 
 def unregister_dialect(name: str) -> None:
+    global _SAFE_KEYS
     _EXTRA.pop(name, None)
+    _SAFE_KEYS = frozenset().union(*(spec.safe_keys for spec in _EXTRA.values()))
 
 
 def safe_keys() -> frozenset[str]:
     """The non-text keys registered dialects declare (strip mode's allowlist adds them)."""
-    return frozenset().union(*(spec.safe_keys for spec in _EXTRA.values())) if _EXTRA else frozenset()
+    return _SAFE_KEYS
 
 
 def detect_dialect(span: SpanRecord) -> str:

@@ -155,17 +155,21 @@ class _Live(Mapping[str, Any]):
         self._read = read
         self._stateless_only = stateless_only
 
-    def _specs(self) -> dict[str, ScorerSpec]:
-        return {n: s for n, s in _REGISTRY.items() if not (self._stateless_only and s.factory is not None)}
+    def _admits(self, spec: ScorerSpec) -> bool:
+        return not (self._stateless_only and spec.factory is not None)
 
     def __getitem__(self, key: str) -> Any:
-        return self._read(self._specs()[key])
+        # A dict lookup, no copy: the pipeline reads NEEDS for every scorer that gives no score.
+        spec = _REGISTRY[key]
+        if not self._admits(spec):
+            raise KeyError(key)
+        return self._read(spec)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._specs())
+        return iter([name for name, spec in _REGISTRY.items() if self._admits(spec)])
 
     def __len__(self) -> int:
-        return len(self._specs())
+        return sum(1 for spec in _REGISTRY.values() if self._admits(spec))
 
 
 # The offline set that needs no state (pure functions), and what each scorer reads.
