@@ -18,11 +18,11 @@ from typing import Any, Generic, TypeVar
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-from mre.model import Evaluation
+from mre.model import Evaluation, Interaction, Score
 from mre.processor.assembly import TraceAssembler
 from mre.processor.health import BAD_INPUT, UNREADABLE_SPAN
 from mre.processor.interactions import ReadOptions, build_interactions
-from mre.processor.judges.cascade import ESCALATED, THROTTLED
+from mre.processor.judges.cascade import ESCALATED, JUDGE_FAILED, THROTTLED
 from mre.processor.judges.pool import JudgePool
 from mre.processor.pipeline import Deferred, ScoringPipeline
 from mre.processor.spans import SpanRecord
@@ -234,15 +234,27 @@ class TraceWorker(Generic[T]):
         out = []
         for evaluation, waiting in zip(evaluations, deferred, strict=True):
             if waiting:
-                done = {d.name: d.cascade.finish(evaluation.interaction, d.cheap, decision) for d in waiting}
+                done = {d.name: self._verdict(evaluation.interaction, d, decision) for d in waiting}
                 evaluation = self.pipeline.rescore(evaluation, done)
             out.append(evaluation)
         return out
 
+    def _verdict(self, interaction: Interaction, deferred: Deferred, decision: str) -> Score:
+        """The judge's score, or the cheap one (``judge_failed``) when the judge raised: the answer
+        is delivered either way, the error counted as the scorer's."""
+        try:
+            return deferred.cascade.finish(interaction, deferred.cheap, decision)
+        except Exception:
+            logger.exception("judge for %s failed on trace %s", deferred.name, interaction.trace_id)
+            self.pipeline.count_scorer_error(deferred.name)
+            return deferred.cascade.finish(interaction, deferred.cheap, JUDGE_FAILED)
+
     def _judged(
         self, spans: Sequence[SpanRecord], evaluations: list[Evaluation], deferred: list[list[Deferred]]
     ) -> None:
-        self._deliver(spans, self._finish(evaluations, deferred, ESCALATED))
+        # Closing ran out of time: what still waits is finished without its judge, never dropped.
+        abandoning = self.judges is not None and self.judges.abandoning
+        self._deliver(spans, self._finish(evaluations, deferred, JUDGE_FAILED if abandoning else ESCALATED))
 
     def _deliver(self, spans: Sequence[SpanRecord], evaluations: list[Evaluation]) -> None:
         for evaluation in evaluations:

@@ -107,3 +107,41 @@ def test_a_full_backlog_skips_the_escalation_instead_of_queueing(
     assert setup.processor.force_flush(20_000)
     assert _answers(setup) == 12
     assert cascade.decisions[THROTTLED] >= 1 and judge.calls <= 12 - cascade.decisions[THROTTLED]
+
+
+def test_a_judge_that_raises_costs_its_verdict_not_the_answer(capture_on: None) -> None:
+    from mre.processor.judges.cascade import JUDGE_FAILED
+
+    def broken(interaction: Interaction) -> Score:
+        raise RuntimeError("judge endpoint exploded")
+
+    provider = TracerProvider()
+    cascade = Cascade(cheap, broken, band=(0.2, 0.85))
+    setup = install_embedded(provider, scorers={"faithfulness": cascade}, grace_s=0.05)
+    try:
+        _send(provider, "Refunds take 30 days, maybe.")
+        assert setup.processor.force_flush(10_000)
+        assert _answers(setup) == 1  # delivered with the cheap score
+        assert cascade.decisions[JUDGE_FAILED] == 1
+        assert setup.processor._worker.pipeline.stats.scorer_errors == {"faithfulness": 1}
+    finally:
+        setup.close()
+
+
+def test_closing_out_of_time_delivers_what_still_waits_without_its_judge(capture_on: None) -> None:
+    from mre.processor.judges.cascade import JUDGE_FAILED
+
+    judge = SlowJudge(1.0)
+    provider = TracerProvider()
+    cascade = Cascade(cheap, judge, band=(0.2, 0.85))
+    setup = install_embedded(provider, scorers={"faithfulness": cascade}, grace_s=0.05)
+    worker = setup.processor._worker
+    worker.judges = JudgePool(max_concurrent=1, max_pending=10)
+    delivered: list[object] = []
+    worker.pipeline.sinks.append(type("Count", (), {"on_evaluation": lambda self, e: delivered.append(e)})())
+    for _ in range(4):
+        _send(provider, "Refunds take 30 days, maybe.")
+    worker.flush(0.5)  # queued for the judges, not judged yet
+    worker.close(timeout_s=0.5)  # one judge call at a time, 1 s each: most are still waiting
+    assert len(delivered) == 4  # every answer delivered
+    assert cascade.decisions[JUDGE_FAILED] >= 2 and judge.calls <= 2

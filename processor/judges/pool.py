@@ -29,6 +29,9 @@ class JudgePool:
         self._executor = ThreadPoolExecutor(max_concurrent, thread_name_prefix="mre-judge")
         self._pending = 0
         self._idle = threading.Condition()
+        # Set when closing runs out of time: traces still waiting are finished without their judge
+        # (decision judge_failed, the cheap score stands) rather than never delivered.
+        self.abandoning = False
 
     @property
     def pending(self) -> int:
@@ -66,5 +69,8 @@ class JudgePool:
         return True
 
     def close(self, timeout_s: float = 30.0) -> None:
-        self.drain(timeout_s)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if not self.drain(timeout_s):
+            self.abandoning = True
+            if not self.drain(5.0):  # only calls already in flight are left; they end at their timeout
+                logger.warning("judge pool closed with %d judged trace(s) still running", self._pending)
+        self._executor.shutdown(wait=False)
