@@ -18,6 +18,8 @@ MALFORMED_ATTRIBUTE = "malformed_attribute"
 OVERSIZED_ATTRIBUTE = "oversized_attribute"
 UNAUTHENTICATED = "unauthenticated"
 INVALID_FEEDBACK = "invalid_feedback"  # a human verdict record that cannot be read
+OVERSIZED_REQUEST = "oversized_request"  # an OTLP/HTTP body over --max-message-bytes (before or after gzip)
+CONCURRENCY_LIMIT = "concurrency_limit"  # an OTLP/HTTP request refused (503) while 16 were being read
 UNREADABLE_SPAN = "unreadable_span"  # a span a dialect reader failed on (the rest of its trace is scored)
 
 

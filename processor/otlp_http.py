@@ -23,7 +23,13 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from mre.processor.health import BAD_INPUT, MALFORMED_REQUEST, UNAUTHENTICATED
+from mre.processor.health import (
+    BAD_INPUT,
+    CONCURRENCY_LIMIT,
+    MALFORMED_REQUEST,
+    OVERSIZED_REQUEST,
+    UNAUTHENTICATED,
+)
 from mre.processor.intake import BUSY, INVALID, TOO_LARGE, Intake, Refused, json_to_protobuf
 
 logger = logging.getLogger(__name__)
@@ -73,6 +79,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         route = _PATHS.get(self.path.split("?", 1)[0])
         if route is None:
+            BAD_INPUT.record(MALFORMED_REQUEST, f"OTLP/HTTP POST to unknown path {self.path[:80]!r}")
             self._plain(404, "OTLP/HTTP takes POST /v1/traces, /v1/logs and /v1/metrics")
             return
         signal, message = route
@@ -81,6 +88,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._plain(401, "a valid bearer token is required", close=True)
             return
         if not self.server.slots.acquire(blocking=False):
+            BAD_INPUT.record(CONCURRENCY_LIMIT, "OTLP/HTTP request refused: too many at once (the sender retries)")
             self._status(503, BUSY, "too many requests at once; retry later", JSON, retry=True, close=True)
             return
         try:
@@ -91,6 +99,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _export(self, signal: str, message: type[Message]) -> None:
         kind = (self.headers.get("Content-Type") or PROTOBUF).split(";", 1)[0].strip().lower()
         if kind not in (PROTOBUF, JSON):
+            BAD_INPUT.record(MALFORMED_REQUEST, f"OTLP/HTTP Content-Type {kind[:60]!r}")
             self._plain(415, f"Content-Type must be {PROTOBUF} or {JSON}", close=True)
             return
         try:
@@ -98,10 +107,12 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             length = -1
         if length < 0:
+            BAD_INPUT.record(MALFORMED_REQUEST, "OTLP/HTTP request without a valid Content-Length")
             self._plain(411, "a Content-Length of zero or more bytes is required", close=True)
             return
         limit = self.server.max_bytes
         if length > limit:
+            BAD_INPUT.record(OVERSIZED_REQUEST, f"OTLP/HTTP body of {length} bytes (limit {limit})")
             self._status(413, TOO_LARGE, f"a body of {length} bytes is over mre's {limit}", kind, close=True)
             return
         body = self.rfile.read(length)
@@ -129,6 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
             BAD_INPUT.record(MALFORMED_REQUEST, f"bad gzip body ({exc})")
             raise Refused(INVALID, f"bad gzip body: {exc}") from None
         if len(out) > limit or inflater.unconsumed_tail:
+            BAD_INPUT.record(OVERSIZED_REQUEST, f"OTLP/HTTP gzip body inflating past {limit} bytes")
             raise Refused(TOO_LARGE, f"the body inflates past mre's {limit} bytes")
         return out
 

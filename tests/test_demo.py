@@ -182,6 +182,8 @@ ALLOWED_LABELS = {
         "unauthenticated",
         "invalid_feedback",
         "unreadable_span",
+        "oversized_request",
+        "concurrency_limit",
     },
     "outcome": {"good", "bad"},
     "signal": {"metrics", "logs"},  # application data mre accepts and drops

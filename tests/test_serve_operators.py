@@ -145,9 +145,13 @@ def test_bad_http_requests_get_a_clear_status_and_the_service_survives(
         ServiceConfig(listen="127.0.0.1:0", listen_http="127.0.0.1:0", max_message_bytes=1024 * 1024),
         metrics="127.0.0.1:0",
     )
+    from mre.processor.health import BAD_INPUT
+
     try:
+        before = sum(BAD_INPUT.snapshot().values())
         status, _ = _post(running, "/v1/traces", body, content_type, **headers)
         assert status == expected
+        assert sum(BAD_INPUT.snapshot().values()) == before + 1  # every refusal counted, once
         assert _post(running, "/v1/traces", b"", "application/x-protobuf")[0] == 200  # still serving
     finally:
         running.stop(drain_timeout_s=2)
