@@ -213,6 +213,9 @@ class TraceWorker(Generic[T]):
                 self.process_trace(records)
 
     def process_trace(self, spans: Sequence[SpanRecord]) -> list[Evaluation]:
+        """Score a trace's answers and deliver them. Returns what was delivered, except when a judge
+        still has to speak: then the cheap, provisional evaluations (the judge thread delivers the
+        final ones; sinks and ``on_trace`` only ever see those)."""
         interactions = build_interactions(spans, self.read_options)
         if self.judges is None:
             evaluations = [self.pipeline.process(i) for i in interactions]
