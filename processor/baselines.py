@@ -57,15 +57,16 @@ STOP_WORDS = frozenset(
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 
-def _tokens(text: str) -> list[str]:
+def tokens(text: str) -> list[str]:
+    """Lower-cased alphanumeric tokens: the baseline's words, which the faithfulness evidence shares."""
     return _TOKEN.findall(text.lower())
 
 
 def unsupported_word_share(answer: str, contexts: tuple[str, ...] | list[str]) -> float:
     context = set()
     for text in contexts:
-        context.update(_tokens(text))
-    words = [w for w in _tokens(answer) if w not in STOP_WORDS]
+        context.update(tokens(text))
+    words = [w for w in tokens(answer) if w not in STOP_WORDS]
     if not words:
         return 0.0
     return sum(1 for w in words if w not in context) / len(words)
@@ -80,7 +81,7 @@ def unsupported_words(interaction: Interaction) -> float:
 
 
 def answer_length(interaction: Interaction) -> float:
-    return -float(len(_tokens(interaction.answer or "")))
+    return -float(len(tokens(interaction.answer or "")))
 
 
 BASELINES: Mapping[str, Callable[[Interaction], float]] = MappingProxyType(

@@ -1,0 +1,94 @@
+"""The named evidence the faithfulness model combines: word overlap first, then what the structured
+checks find. Every feature is 0 for an answer the context fully bears out and grows with the evidence
+against it, so the model's weights on them are all non-positive (more evidence, lower P(faithful)).
+
+One pass over the text: the context is tokenized once (the unsupported-word baseline's tokens), its
+sentences once; each answer sentence is aligned to its best source sentence (max coverage, as SummaC
+aligns a claim to the best source window, so long sources work). Work is bounded: at most
+``limits.MAX_CLAIMS`` answer sentences against at most ``limits.MAX_UNITS`` source sentences.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from mre.processor import limits
+from mre.processor.baselines import STOP_WORDS, tokens
+
+# Sentence ends for alignment: cheaper than the claim splitter and, on the labelled data, as good.
+_SENTENCE_RE = re.compile(r"(?<=[.!?])\s+|\n+")
+_NUMBER_RE = re.compile(r"\d++(?:[.,]\d++)*+")
+NEGATIONS = frozenset(
+    [
+        "not",
+        "no",
+        "never",
+        "none",
+        "nobody",
+        "nothing",
+        "neither",
+        "nor",
+        "without",
+        "cannot",
+        "dont",
+        "didnt",
+        "doesnt",
+        "isnt",
+        "wasnt",
+        "arent",
+        "werent",
+        "wont",
+    ]
+)
+MAX_NEW_NUMBERS = 3  # a fourth invented number says nothing the third did not
+
+
+# The evidence, in the order ``overlap_evidence`` returns it; each in [0, 1], 0 is "no evidence against":
+# the share of answer content words absent from the context; 1 - the mean over answer sentences of its
+# best source sentence's coverage; numbers the context never states (capped, as a share of the cap);
+# 1 when the answer negates and the context never does.
+FEATURES: tuple[str, ...] = ("unsupported_words", "sentence_gap", "new_numbers", "new_negation")
+
+
+def overlap_evidence(answer: str, contexts: Sequence[str]) -> tuple[float, float, float, float]:
+    """The evidence named in FEATURES, from the text alone."""
+    context_tokens: set[str] = set()
+    sentences: list[frozenset[str]] = []
+    numbers: set[str] = set()
+    negates = False
+    for text in contexts:
+        toks = tokens(text)
+        context_tokens.update(toks)
+        if not negates and not NEGATIONS.isdisjoint(toks):
+            negates = True
+        if len(sentences) < limits.MAX_UNITS:
+            for sentence in _SENTENCE_RE.split(text):
+                words = frozenset(tokens(sentence)) - STOP_WORDS
+                if words:
+                    sentences.append(words)
+                    if len(sentences) == limits.MAX_UNITS:
+                        break
+        numbers.update(_NUMBER_RE.findall(text))
+    answer_tokens = tokens(answer)
+    content = [w for w in answer_tokens if w not in STOP_WORDS]
+    unsupported = sum(1 for w in content if w not in context_tokens) / len(content) if content else 0.0
+
+    coverages: list[float] = []
+    for sentence in _SENTENCE_RE.split(answer):
+        words = frozenset(tokens(sentence)) - STOP_WORDS
+        if not words:
+            continue
+        size = len(words)
+        # Words no source sentence has cannot raise any sentence's coverage: intersect the rest only.
+        present = words & context_tokens
+        best = max((len(present & s) for s in sentences), default=0) if present else 0
+        coverages.append(best / size)
+        if len(coverages) == limits.MAX_CLAIMS:
+            break
+    gap = 1.0 - sum(coverages) / len(coverages) if coverages else 0.0
+
+    invented = {n for n in _NUMBER_RE.findall(answer) if n not in numbers}
+    new_numbers = min(len(invented), MAX_NEW_NUMBERS) / MAX_NEW_NUMBERS
+    new_negation = 1.0 if not negates and not NEGATIONS.isdisjoint(answer_tokens) else 0.0
+    return unsupported, gap, new_numbers, new_negation
