@@ -15,7 +15,8 @@ length), so AUROC reads the same way as for scorers.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from types import MappingProxyType
 
 from mre.model import Interaction
@@ -63,13 +64,18 @@ def tokens(text: str) -> list[str]:
 
 
 def unsupported_word_share(answer: str, contexts: tuple[str, ...] | list[str]) -> float:
-    context = set()
+    context: set[str] = set()
     for text in contexts:
         context.update(tokens(text))
-    words = [w for w in tokens(answer) if w not in STOP_WORDS]
+    return unsupported_share(tokens(answer), context)
+
+
+def unsupported_share(answer_tokens: Sequence[str], context_tokens: AbstractSet[str]) -> float:
+    """The baseline from tokens already made (the faithfulness evidence tokenizes the context once)."""
+    words = [w for w in answer_tokens if w not in STOP_WORDS]
     if not words:
         return 0.0
-    return sum(1 for w in words if w not in context) / len(words)
+    return sum(1 for w in words if w not in context_tokens) / len(words)
 
 
 def _contexts(interaction: Interaction) -> list[str]:

@@ -3,9 +3,11 @@ the rest, and the held-out file's AUROC is at least its unsupported-word baselin
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from mre.processor import faithfulness_training as training
+from mre.processor import limits
 from mre.processor.scorers.faithfulness_evidence import FEATURES, overlap_evidence
 from tests.test_eval import DATA
 
@@ -27,8 +29,13 @@ def test_invented_words_numbers_and_negation_each_raise_their_evidence() -> None
     assert negation == 1.0
 
 
-def test_evidence_is_named_in_one_place() -> None:
-    assert FEATURES == ("unsupported_words", "sentence_gap", "new_numbers", "new_negation")
+@pytest.mark.skipif(not PACK.exists(), reason="shared/data is not beside the checkout")
+def test_the_first_evidence_is_the_word_overlap_baseline_on_every_labelled_row() -> None:
+    # The model starts from the baseline it must beat: its first feature is that baseline, row for row.
+    for name in training.FILES:
+        x, _, base = training.load(DATA / name)
+        assert x.shape[1] == len(FEATURES)
+        assert np.allclose(x[:, 0], -base), name
 
 
 @pytest.mark.skipif(not PACK.exists(), reason="shared/data is not beside the checkout")
@@ -40,3 +47,18 @@ def test_leaving_each_file_out_the_model_is_never_below_the_word_overlap_baselin
         assert model_auc >= base_auc, name
     assert sum(results[f][0] or 0 for f in training.DEV_PACK) / len(training.DEV_PACK) >= 0.72
     assert (results["halueval_qa_dev.jsonl"][0] or 0) >= 0.92
+
+
+def test_past_the_sentence_bound_words_still_count_and_the_cut_is_counted() -> None:
+    filler = ("Filler sentence here. " * limits.MAX_UNITS,)
+    before = limits.CUTS.snapshot()[limits.UNITS]
+    unsupported, gap, _, _ = overlap_evidence("Refunds take 30 days.", (*filler, "Refunds take 30 days."))
+    assert unsupported == 0.0  # the words are in the context, though past the alignment bound
+    assert gap > 0.0  # but no aligned sentence holds them
+    assert limits.CUTS.snapshot()[limits.UNITS] == before + 1
+
+
+def test_answer_sentences_past_the_claim_bound_are_counted() -> None:
+    before = limits.CUTS.snapshot()[limits.CLAIMS]
+    overlap_evidence("Refunds take 30 days. " * (limits.MAX_CLAIMS + 1), ("Refunds take 30 days.",))
+    assert limits.CUTS.snapshot()[limits.CLAIMS] == before + 1

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 
 from mre.processor import limits
-from mre.processor.baselines import STOP_WORDS, tokens
+from mre.processor.baselines import STOP_WORDS, tokens, unsupported_share
 
 # Sentence ends for alignment: cheaper than the claim splitter and, on the labelled data, as good.
 _SENTENCE_RE = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -56,39 +56,44 @@ def overlap_evidence(answer: str, contexts: Sequence[str]) -> tuple[float, float
     context_tokens: set[str] = set()
     sentences: list[frozenset[str]] = []
     numbers: set[str] = set()
-    negates = False
+    unaligned = False  # some source text lies past the sentence bound
     for text in contexts:
-        toks = tokens(text)
-        context_tokens.update(toks)
-        if not negates and not NEGATIONS.isdisjoint(toks):
-            negates = True
-        if len(sentences) < limits.MAX_UNITS:
-            for sentence in _SENTENCE_RE.split(text):
-                words = frozenset(tokens(sentence)) - STOP_WORDS
-                if words:
-                    sentences.append(words)
-                    if len(sentences) == limits.MAX_UNITS:
-                        break
         numbers.update(_NUMBER_RE.findall(text))
-    answer_tokens = tokens(answer)
-    content = [w for w in answer_tokens if w not in STOP_WORDS]
-    unsupported = sum(1 for w in content if w not in context_tokens) / len(content) if content else 0.0
+        if len(sentences) >= limits.MAX_UNITS:
+            toks = tokens(text)  # past the bound: its words still count, in one call
+            context_tokens.update(toks)
+            unaligned = unaligned or bool(toks)
+            continue
+        # Tokenized once, sentence by sentence (the split only removes whitespace, which no token spans).
+        for sentence in _SENTENCE_RE.split(text):
+            toks = tokens(sentence)
+            context_tokens.update(toks)
+            words = frozenset(toks) - STOP_WORDS
+            if words:
+                sentences.append(words)
+    if unaligned or len(sentences) > limits.MAX_UNITS:
+        limits.CUTS.record(limits.UNITS)  # aligned to the first MAX_UNITS sentences (retrieval ranks them)
+        del sentences[limits.MAX_UNITS :]
+    answer_sentences = [tokens(sentence) for sentence in _SENTENCE_RE.split(answer)]
+    answer_tokens = [t for toks in answer_sentences for t in toks]
+    unsupported = unsupported_share(answer_tokens, context_tokens)
 
     coverages: list[float] = []
-    for sentence in _SENTENCE_RE.split(answer):
-        words = frozenset(tokens(sentence)) - STOP_WORDS
+    for toks in answer_sentences:
+        words = frozenset(toks) - STOP_WORDS
         if not words:
             continue
-        size = len(words)
+        if len(coverages) == limits.MAX_CLAIMS:
+            limits.CUTS.record(limits.CLAIMS)
+            break
         # Words no source sentence has cannot raise any sentence's coverage: intersect the rest only.
         present = words & context_tokens
         best = max((len(present & s) for s in sentences), default=0) if present else 0
-        coverages.append(best / size)
-        if len(coverages) == limits.MAX_CLAIMS:
-            break
+        coverages.append(best / len(words))
     gap = 1.0 - sum(coverages) / len(coverages) if coverages else 0.0
 
     invented = {n for n in _NUMBER_RE.findall(answer) if n not in numbers}
     new_numbers = min(len(invented), MAX_NEW_NUMBERS) / MAX_NEW_NUMBERS
+    negates = not NEGATIONS.isdisjoint(context_tokens)
     new_negation = 1.0 if not negates and not NEGATIONS.isdisjoint(answer_tokens) else 0.0
     return unsupported, gap, new_numbers, new_negation
