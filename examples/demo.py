@@ -21,6 +21,7 @@ from mre.processor.calibration import CalibrationMonitor
 from mre.processor.drift import DriftMonitor
 from mre.processor.scorers.abstention import NEEDLESS_ABSTENTION, UNSUPPORTED_ANSWER
 from mre.processor.scorers.faithfulness import (
+    REASON_CARVE_OUT,
     REASON_NEGATION,
     REASON_NUMBER,
     REASON_QUALIFIER,
@@ -35,6 +36,7 @@ _REASON_TO_FAULT = {
     REASON_NUMBER: "invented_number",
     REASON_QUALIFIER: "dropped_qualifier",
     REASON_NEGATION: "dropped_qualifier",
+    REASON_CARVE_OUT: "dropped_qualifier",
     REASON_UNSUPPORTED: "unsupported_sentence",
 }
 

@@ -106,15 +106,20 @@ def render(report: EvalReport, source: str, worst: int = 20) -> str:
         f"<p>{report.n} interactions, {report.n_labeled} labeled. Baselines (AUROC): unsupported words "
         f"{_fmt(report.baselines.get('unsupported_words'))}, answer length "
         f"{_fmt(report.baselines.get('answer_length'))}: a scorer below them adds nothing over word overlap "
-        "or length. ECE: expected calibration error of the score read as P(faithful).</p>",
+        "or length. Length-matched AUROC compares only answers about as long as each other "
+        f"({report.length_matched_pairs} pairs; answer length then scores "
+        f"{_fmt(report.baselines_length_matched.get('answer_length'))}). "
+        "ECE: expected calibration error of the score read as P(faithful).</p>",
         "<table><tr><th>scorer</th><th class=num>scored</th><th class=num>mean</th><th class=num>AUROC</th>"
-        "<th class=num>ECE</th><th class=num>threshold</th><th class=num>precision</th><th class=num>recall</th>"
+        "<th class=num>AUROC, length-matched</th><th class=num>ECE</th><th class=num>threshold</th>"
+        "<th class=num>precision</th><th class=num>recall</th>"
         "<th class=num>F1</th></tr>",
     ]
     for r in report.scorers.values():
         out.append(
             f"<tr><td>{escape(r.name)}</td><td class=num>{r.n_scored}</td><td class=num>{_fmt(r.mean)}</td>"
-            f"<td class=num>{_fmt(r.auroc)}</td><td class=num>{_fmt(r.ece)}</td><td class=num>{r.threshold:g}</td>"
+            f"<td class=num>{_fmt(r.auroc)}</td><td class=num>{_fmt(r.length_matched_auroc)}</td>"
+            f"<td class=num>{_fmt(r.ece)}</td><td class=num>{r.threshold:g}</td>"
             f"<td class=num>{_fmt(r.precision, True)}</td><td class=num>{_fmt(r.recall, True)}</td>"
             f"<td class=num>{_fmt(r.f1, True)}</td></tr>"
         )

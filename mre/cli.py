@@ -361,7 +361,7 @@ def _eval(args: argparse.Namespace) -> int:
         )
     table = Table(title=f"{path.name}: {report.n} interactions, {report.n_labeled} labeled")
     table.add_column("scorer", no_wrap=True)
-    for column in ("scored", "mean", "AUROC", "ECE", "thr", "precision", "recall", "F1"):
+    for column in ("scored", "mean", "AUROC", "AUROC*", "ECE", "thr", "precision", "recall", "F1"):
         table.add_column(column, justify="right")
     for r in report.scorers.values():
         table.add_row(
@@ -369,6 +369,7 @@ def _eval(args: argparse.Namespace) -> int:
             str(r.n_scored),
             _num(r.mean),
             _num(r.auroc),
+            _num(r.length_matched_auroc),
             _num(r.ece),
             f"{r.threshold:g}",
             _pct(r.precision),
@@ -377,7 +378,14 @@ def _eval(args: argparse.Namespace) -> int:
         )
     for name in BASELINE_NAMES:
         if name in report.baselines:  # beside the scorers: a scorer below these adds nothing
-            table.add_row(f"[dim]baseline: {name}[/dim]", "", "", _num(report.baselines[name]), "", "", "", "", "")
+            table.add_row(
+                f"[dim]baseline: {name}[/dim]",
+                "",
+                "",
+                _num(report.baselines[name]),
+                _num(report.baselines_length_matched.get(name)),
+                *([""] * 5),
+            )
     out.print(table)
     if report.by_source:
         by_source = Table(title="AUROC per source")

@@ -11,7 +11,7 @@
         window: 28d                      # the SLO period (6d to 366d; burn factors derive from it)
         labels: {category: grounding}    # optional: added to this SLO's rules
         sli:
-          score: {evaluation: faithfulness, threshold: 0.85}   # good when the score >= threshold
+          score: {evaluation: faithfulness, threshold: 0.5}    # good when the score >= threshold
           # or: event: guardrail_violation | flagged_input | wrong_abstention | stale_source
           #     | permission_leak | unscored_answer
         filters: {route: policy-qa}      # optional: route, model

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mre.model import Document, Interaction, Retrieval, Score
-from mre.processor.baselines import BASELINES
+from mre.processor.baselines import BASELINES, tokens
 from mre.processor.scorers import Scorer, default_scorers
-from mre.processor.stats import ReliabilityBin, auroc, classify, reliability
+from mre.processor.stats import ReliabilityBin, auroc, classify, length_matched_auroc, reliability
 from mre.slo import default_slos
 
 
@@ -103,6 +103,7 @@ class ScorerReport:
     f1: float | None = None
     labels: dict[str, int] = field(default_factory=dict)
     ece: float | None = None  # expected calibration error of the value read as P(faithful)
+    length_matched_auroc: float | None = None  # over pairs of answers about as long as each other
     reliability: list[ReliabilityBin] = field(default_factory=list)
 
 
@@ -125,6 +126,8 @@ class EvalReport:
     skipped: list[str]
     scored: list[tuple[Example, dict[str, Score]]] = field(repr=False, default_factory=list)
     by_source: dict[str, GroupReport] = field(default_factory=dict)
+    baselines_length_matched: dict[str, float | None] = field(default_factory=dict)
+    length_matched_pairs: int = 0  # (faithful, unfaithful) pairs of answers in the same length stratum
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -141,6 +144,7 @@ class EvalReport:
                     "f1": r.f1,
                     "labels": r.labels,
                     "ece": r.ece,
+                    "length_matched_auroc": r.length_matched_auroc,
                     "reliability": [
                         {
                             "low": b.low,
@@ -155,6 +159,8 @@ class EvalReport:
                 for name, r in self.scorers.items()
             },
             "baselines": self.baselines,
+            "baselines_length_matched": self.baselines_length_matched,
+            "length_matched_pairs": self.length_matched_pairs,
             "by_source": {
                 source: {"n": g.n, "n_labeled": g.n_labeled, "auroc": g.auroc, "baselines": g.baselines}
                 for source, g in self.by_source.items()
@@ -215,6 +221,20 @@ def evaluate(
         pairs = [(s[name].value, bool(e.faithful)) for e, s in labeled if name in s]
         if pairs:
             report.reliability, report.ece = reliability([p[0] for p in pairs], [p[1] for p in pairs])
+            scored_rows = [(e, s[name].value) for e, s in labeled if name in s]
+            report.length_matched_auroc, _ = length_matched_auroc(
+                [v for _, v in scored_rows],
+                [bool(e.faithful) for e, _ in scored_rows],
+                [_answer_length(e) for e, _ in scored_rows],
+            )
+    truth = [bool(e.faithful) for e, _ in labeled]
+    lengths = [_answer_length(e) for e, _ in labeled]
+    matched_baselines: dict[str, float | None] = {}
+    matched_pairs = 0
+    if labeled:
+        for name, baseline in BASELINES.items():
+            values = [baseline(e.interaction) for e, _ in labeled]
+            matched_baselines[name], matched_pairs = length_matched_auroc(values, truth, lengths)
     baselines = _baselines(labeled)
     if "answer_length" in baselines:
         baselines["answer_length_auroc"] = baselines["answer_length"]  # the key earlier reports used
@@ -236,7 +256,13 @@ def evaluate(
         skipped=[str(s) for s in skipped or []],
         scored=scored,
         by_source=by_source,
+        baselines_length_matched=matched_baselines,
+        length_matched_pairs=matched_pairs,
     )
+
+
+def _answer_length(example: Example) -> int:
+    return len(tokens(example.interaction.answer or ""))
 
 
 def _auroc(labeled: list[tuple[Example, dict[str, Score]]], name: str) -> float | None:

@@ -102,3 +102,34 @@ def reliability(
         out.append(ReliabilityBin(b / bins, (b + 1) / bins, count, predicted, observed))
         error += count / len(s) * abs(observed - predicted)
     return out, error
+
+
+def length_stratum(length: int) -> int:
+    """The stratum of an answer length: exact up to 8 tokens, then bins 25 % wide (geometric), so the
+    answers compared are about as long as each other."""
+    if length <= 8:
+        return length
+    return 8 + int(np.log(length / 8) / np.log(1.25)) + 1
+
+
+def length_matched_auroc(
+    scores: Sequence[float], positives: Sequence[bool], lengths: Sequence[int]
+) -> tuple[float | None, int]:
+    """AUROC over the (positive, negative) pairs whose answers fall in the same length stratum, and
+    the number of such pairs: what a score ranks once answer length can no longer do it (a data set
+    whose faithful answers are all shorter rewards length alone). Per stratum Mann-Whitney, pooled
+    by its pair count; None when no stratum holds both classes."""
+    strata: dict[int, tuple[list[float], list[bool]]] = {}
+    for score, positive, length in zip(scores, positives, lengths, strict=True):
+        s, y = strata.setdefault(length_stratum(length), ([], []))
+        s.append(score)
+        y.append(positive)
+    total, weighted = 0, 0.0
+    for s, y in strata.values():
+        a = auroc(s, y)
+        if a is None:
+            continue
+        pairs = sum(y) * (len(y) - sum(y))
+        total += pairs
+        weighted += a * pairs
+    return (weighted / total if total else None), total

@@ -20,6 +20,7 @@ from mre.model import Evaluation
 from mre.processor.dialects import detect_dialect
 from mre.processor.service import ServiceConfig
 from mre.processor.spans import SpanRecord
+from tests.helpers import BORNE_OUT
 from tests.otlp_receiver import Receiver, attrs
 from tests.test_service import wait_for
 
@@ -112,7 +113,7 @@ def test_a_recorded_trace_is_scored_and_forwarded_enriched(dialect: str, receive
         assert interaction.model and interaction.model.startswith("mre-demo-model")
         assert interaction.answer and "30 days" in interaction.answer
         assert interaction.contexts and any("30 days" in c for c in interaction.contexts)
-        assert evaluation.scores["faithfulness"].value == 1.0
+        assert evaluation.scores["faithfulness"].value == pytest.approx(BORNE_OUT)
         assert evaluation.scores["abstention"].label == "correct_answer"
         wait_for(lambda: len(receiver.spans) == len(spans) and len(receiver.logs) == len(evaluation.scores))
         enriched = [s for s in receiver.spans if "mre.score.faithfulness" in attrs(s)]

@@ -71,8 +71,9 @@ def test_labels_give_auroc_precision_recall_and_f1_per_scorer() -> None:
     report = evaluate(examples)
     f = report.scorers["faithfulness"]
     assert f.auroc == 1.0 and f.n_scored == 4
-    # At the SLO threshold (0.7) the paraphrase (0.67: "granted" is not in the context) counts as unfaithful.
-    assert (f.threshold, f.precision, f.recall) == (0.7, 1.0, 0.5)
+    # At the SLO threshold (P(faithful) 0.35) the paraphrase (0.40: "granted" is not in the context)
+    # still counts as faithful; the changed number and the dropped carve-out do not.
+    assert (f.threshold, f.precision, f.recall) == (0.35, 1.0, 1.0)
     assert report.to_json()["scorers"]["faithfulness"]["auroc"] == 1.0
 
 

@@ -17,6 +17,7 @@ from mre.exporters.embedded import install_embedded
 from mre.instrumentation import generation, guardrail, retrieval
 from mre.model import Document, Evaluation
 from mre.processor import BehaviorSpanProcessor, ScoringPipeline
+from tests.helpers import BORNE_OUT, FAITHFULNESS_THRESHOLD
 
 CONTEXT = "Customers may request a refund within 30 days of delivery, except for customized items."
 QUESTION = "How many days do customers have to request a refund?"
@@ -75,7 +76,7 @@ def test_a_trace_becomes_one_interaction_with_its_retrieval_and_guardrail(embedd
     )
     assert i.question == QUESTION and i.contexts == [CONTEXT]
     assert [g.verdict for g in i.guardrails] == ["allow"]
-    assert evaluation.scores["faithfulness"].value == 1.0
+    assert evaluation.scores["faithfulness"].value == pytest.approx(BORNE_OUT)
     assert evaluation.scores["answer_relevance"].label == "relevant"
 
 
@@ -124,7 +125,7 @@ def test_evaluation_records_are_parented_to_the_generation_span(
         assert (format(record.trace_id, "032x"), format(record.span_id, "016x")) == (trace_id, gen_span)
         assert record.attributes[sc.GEN_AI_RESPONSE_ID] == "resp-1"
     faithfulness = by_name["faithfulness"]
-    assert faithfulness.attributes[sc.GEN_AI_EVALUATION_SCORE_VALUE] == 0.0
+    assert faithfulness.attributes[sc.GEN_AI_EVALUATION_SCORE_VALUE] < FAITHFULNESS_THRESHOLD
     assert faithfulness.attributes[sc.GEN_AI_EVALUATION_SCORE_LABEL] == "unsupported"
     assert "90 day" in faithfulness.attributes[sc.GEN_AI_EVALUATION_EXPLANATION]
     # The answer failed an SLO: every record says why (the README promises the cause on records).
@@ -225,4 +226,4 @@ def test_a_malformed_content_attribute_leaves_the_rest_of_the_interaction(captur
     processor.shutdown()
     (evaluation,) = collect.evaluations
     assert evaluation.interaction.input_messages is None  # not captured, not empty
-    assert evaluation.scores["faithfulness"].value == 1.0
+    assert evaluation.scores["faithfulness"].value == pytest.approx(BORNE_OUT)

@@ -25,6 +25,7 @@ from mre.processor.coverage import NEEDS_ANSWER
 from mre.processor.dialects import DialectSpec, GenerationStage, RetrievalStage
 from mre.processor.spans import SpanRecord, hex_span_id
 from mre.slo_spec import load_default, parse
+from tests.helpers import FAITHFULNESS_THRESHOLD
 
 CONTEXT = "Customers may request a refund within 30 days of delivery."
 
@@ -175,7 +176,9 @@ def test_a_dialect_registered_alone_is_read_scored_and_stripped(registered_diale
             "mre_evaluation_score_sum",
             {"service": "unknown_service:python", "model": "acme-1", "evaluation": "faithfulness"},
         )
-        assert faithfulness == 0.0  # read as a RAG answer and scored: 45 days is not in the context
+        assert (
+            faithfulness is not None and faithfulness < FAITHFULNESS_THRESHOLD
+        )  # read as a RAG answer and scored: 45 days is not in the context
     finally:
         setup.close()
     spans = {s.name: dict(s.attributes or {}) for s in exported.get_finished_spans()}

@@ -7,7 +7,7 @@ import pytest
 from mre.model import Document, Interaction, Retrieval
 from mre.processor.scorers import abstention, answer_relevance, faithfulness
 from mre.processor.scorers.text import is_abstention, quantities, split_sentences
-from tests.helpers import interaction
+from tests.helpers import BORNE_OUT, FAITHFULNESS_THRESHOLD, interaction
 
 IBUPROFEN = (
     "The usual adult dose of ibuprofen is 400 mg every 6 hours with food. Adults should not take more than "
@@ -28,13 +28,13 @@ class TestFaithfulness:
                 [REFUNDS],
             )
         )
-        assert score is not None and score.value == 1.0 and score.label == "supported"
+        assert score is not None and score.value == pytest.approx(BORNE_OUT) and score.label == "supported"
 
     def test_an_invented_number_is_unsupported_and_named(self) -> None:
         score = faithfulness(
             interaction("Refunds are paid to the original payment method within 7 business days.", [REFUNDS])
         )
-        assert score is not None and score.value == 0.0
+        assert score is not None and score.value < FAITHFULNESS_THRESHOLD
         (finding,) = score.details["unsupported"]
         assert finding["reason"] == "number" and "7 day" in finding["detail"]
 
@@ -42,14 +42,14 @@ class TestFaithfulness:
         score = faithfulness(
             interaction("For patients with severe kidney disease, a dose of 200 mg is recommended.", [IBUPROFEN])
         )
-        assert score is not None and score.value == 0.0
-        assert score.details["unsupported"][0]["reason"] == "qualifier"
+        assert score is not None and score.value < FAITHFULNESS_THRESHOLD and score.details["contradicted"]
+        assert score.details["unsupported"][0]["reason"] == "carve_out"
         assert "contraindicated" in score.explanation
 
     def test_a_dropped_carve_out_is_unsupported(self) -> None:
         score = faithfulness(interaction("Customers may request a refund within 30 days of delivery.", [REFUNDS]))
-        assert score is not None and score.value == 0.0
-        assert score.details["unsupported"][0]["reason"] == "qualifier"
+        assert score is not None and score.value < FAITHFULNESS_THRESHOLD and score.details["contradicted"]
+        assert score.details["unsupported"][0]["reason"] == "carve_out"
         assert "except" in score.details["unsupported"][0]["detail"]
 
     def test_an_added_negation_is_unsupported(self) -> None:
@@ -82,7 +82,7 @@ class TestFaithfulness:
             )
         )
         # 14 days is in the old version, the carve-out in the new one: stitched, not supported by either.
-        assert score is not None and score.value == 0.0
+        assert score is not None and score.value < FAITHFULNESS_THRESHOLD and score.details["contradicted"]
 
     @pytest.mark.parametrize(
         ("answer", "contexts"),

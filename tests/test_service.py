@@ -22,7 +22,7 @@ from mre.exporters.serve import RunningService, start_service
 from mre.instrumentation import generation, guardrail, retrieval
 from mre.model import Document
 from mre.processor.service import TRACE_EXPORT_METHOD, ServiceConfig
-from tests.helpers import free_port
+from tests.helpers import FAITHFULNESS_THRESHOLD, free_port
 from tests.otlp_receiver import Receiver, attrs
 
 CONTEXT = "Customers may request a refund within 30 days of delivery, except for customized items."
@@ -98,7 +98,7 @@ def test_spans_from_the_sdk_exporter_are_scored_enriched_and_forwarded(
     wait_for(lambda: len(receiver.spans) == 4 and len(receiver.logs) >= 3)
     generation_span = next(s for s in receiver.spans if s.name == "chat m1")
     enriched = attrs(generation_span)
-    assert enriched["mre.score.faithfulness"] == 0.0
+    assert enriched["mre.score.faithfulness"] < FAITHFULNESS_THRESHOLD
     assert enriched["mre.score.abstention"] == 1.0
     assert enriched[sc.MRE_FAILURE_CAUSE] == "generation"
     assert all(not any(k.startswith("mre.score.") for k in attrs(s)) for s in receiver.spans if s.name != "chat m1")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
 from mre.processor import limits
+from mre.processor.baselines import STOP_WORDS, tokens
 from mre.processor.scorers._cache import text_cache
 from mre.processor.scorers.text import Quantity, analyze, split_sentences, strip_citations
 
@@ -85,3 +87,121 @@ def _units_cached(contexts: tuple[str, ...]) -> ContextUnits:
 
 def context_units(contexts: Sequence[str]) -> ContextUnits:
     return _units_cached(tuple(contexts))
+
+
+# Aligning a claim: source sentences are ranked by shared word prefixes (five letters merge the
+# variants stemming would: "refunds"/"refund", "requested"/"requests"), and only the best few are
+# analysed, with the windows of two and three sentences around them. The full analysis of every
+# sentence was most of an answer's cost; the ranking is a set intersection per sentence.
+ALIGN_TOP = 3
+_PREFIX = 5
+
+
+def alignment_keys(words: frozenset[str]) -> frozenset[str]:
+    return frozenset(w[:_PREFIX] for w in words)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sentences:
+    """One document's sentences: text, content words (the baseline's tokens minus its stop words) and
+    alignment keys; and the numbers the document states."""
+
+    texts: tuple[str, ...]
+    words: tuple[frozenset[str], ...]
+    keys: tuple[frozenset[str], ...]
+    numbers: frozenset[str]
+
+
+_NUMBER_RE = re.compile(r"\d++(?:[.,]\d++)*+")
+
+
+@text_cache(max_entries=4_096, max_chars=8_000_000)
+def _document_sentences(text: str) -> _Sentences:
+    """Per document text (chunks recur across answers): split and tokenized once, for the evidence
+    and for aligning claims alike."""
+    texts = tuple(split_sentences(strip_citations(text)))
+    words = tuple(frozenset(tokens(t)) - STOP_WORDS for t in texts)
+    return _Sentences(texts, words, tuple(alignment_keys(w) for w in words), frozenset(_NUMBER_RE.findall(text)))
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceIndex:
+    """Every document's sentences, at most MAX_UNITS in all (the first documents first: retrieval ranks
+    them; the cut is counted once per context), for aligning claims to them. The words past the bound
+    still count as words the context contains (``rest_words``)."""
+
+    sentences: tuple[str, ...]
+    words: tuple[frozenset[str], ...]
+    keys: tuple[frozenset[str], ...]
+    docs: tuple[int, ...]
+    numbers: frozenset[str]
+    rest_words: frozenset[str] = frozenset()
+
+    def aligned(self, claim: str, windows: bool) -> ContextUnits:
+        """The units a claim may rest on: its ALIGN_TOP best sentences and, with ``windows``, the windows
+        of two and three sentences of the same document around each. Singles first (ties go to them)."""
+        keys = alignment_keys(frozenset(tokens(claim)) - STOP_WORDS)
+        ranked = sorted(
+            ((len(keys & k), i) for i, k in enumerate(self.keys) if not keys.isdisjoint(k)),
+            key=lambda pair: (-pair[0], pair[1]),
+        )[:ALIGN_TOP]
+        spans: list[tuple[int, int]] = [(i, i + 1) for _, i in ranked]
+        if windows:
+            for _, i in ranked:
+                for start, end in ((i - 1, i + 1), (i, i + 2), (i - 1, i + 2), (i, i + 3), (i - 2, i + 1)):
+                    if start >= 0 and end <= len(self.sentences) and self.docs[start] == self.docs[end - 1]:
+                        spans.append((start, end))
+        seen: set[tuple[int, int]] = set()
+        units: list[Unit] = []
+        docs: list[int] = []
+        for span in spans:
+            if span in seen:
+                continue
+            seen.add(span)
+            units.append(_window(self.sentences[span[0] : span[1]]))
+            docs.append(self.docs[span[0]])
+        return ContextUnits(tuple(units), tuple(docs))
+
+
+def _window(sentences: Sequence[str]) -> Unit:
+    analyses = [analyze(s) for s in sentences]
+    if len(analyses) == 1:
+        a = analyses[0]
+        return Unit(sentences[0], a.terms, a.quantities, a.qualifiers)
+    return Unit(
+        " ".join(sentences),
+        frozenset().union(*(a.terms for a in analyses)),
+        frozenset().union(*(a.quantities for a in analyses)),
+        frozenset().union(*(a.qualifiers for a in analyses)),
+    )
+
+
+@text_cache(max_entries=1_024, max_chars=8_000_000)
+def _index(contexts: tuple[str, ...]) -> SentenceIndex:
+    sentences: list[str] = []
+    words: list[frozenset[str]] = []
+    keys: list[frozenset[str]] = []
+    docs: list[int] = []
+    numbers: set[str] = set()
+    rest: set[str] = set()
+    cut = False
+    for d, text in enumerate(contexts):
+        doc = _document_sentences(text)
+        numbers |= doc.numbers
+        take = max(0, min(limits.MAX_UNITS - len(sentences), len(doc.texts)))
+        if take < len(doc.texts):
+            cut = True
+            for w in doc.words[take:]:
+                rest |= w
+        sentences.extend(doc.texts[:take])
+        words.extend(doc.words[:take])
+        keys.extend(doc.keys[:take])
+        docs.extend([d] * take)
+    if cut:
+        limits.CUTS.record(limits.UNITS)
+    return SentenceIndex(tuple(sentences), tuple(words), tuple(keys), tuple(docs), frozenset(numbers), frozenset(rest))
+
+
+def sentence_index(contexts: Sequence[str]) -> SentenceIndex:
+    """Cached per context: the faithfulness evidence and the claim checks read the same index."""
+    return _index(tuple(contexts))

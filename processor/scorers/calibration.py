@@ -18,8 +18,10 @@ _HEDGED = re.compile(
     r"could be|approximately|roughly)\b",
     re.I,
 )
-WEAK_SUPPORT = 0.5
-STRONG_SUPPORT = 0.85
+# Read on faithfulness as P(faithful): below 0.2 the answer is very likely unfaithful; from 0.5 on it
+# is more likely faithful than not (an answer the context fully bears out reads ~0.68).
+WEAK_SUPPORT = 0.2
+STRONG_SUPPORT = 0.5
 
 
 def confidence_calibration(interaction: Interaction) -> Score | None:

@@ -1,21 +1,28 @@
-"""Claim-level faithfulness: every claim of the answer must rest on the retrieved context.
+"""Faithfulness: P(faithful) of an answer given its retrieved context, and which claims are wrong.
 
-A claim is supported when some context unit covers enough of its content terms *and* carries every
-quantity it states (value and unit) *and* the claim keeps every qualifier of that unit (except,
-unless, only, not, contraindicated, ...). Overlap alone is not support: "400 mg every 6 hours" copied
-from a passage that says it is contraindicated is an unsupported claim.
+The value is the faithfulness model's estimate (``faithfulness_model``: overlap evidence combined by
+a logistic regression fitted on human-labelled data, calibrated), lowered when a structured check finds
+a contradiction (``contradicts``). The claim checks name what is wrong: a claim is supported when a
+context unit it aligns to covers enough of its content terms *and* carries every quantity it states
+(value and unit) *and* the claim keeps every qualifier of that unit (except, unless, only, not,
+contraindicated, ...). Overlap alone is not support: "400 mg every 6 hours" copied from a passage that
+says it is contraindicated is an unsupported claim.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from mre.model import Interaction, Score
 from mre.processor import limits
 from mre.processor.scorers._cache import text_cache
-from mre.processor.scorers._context import ContextUnits, Unit, context_units
+from mre.processor.scorers._context import ContextUnits, SentenceIndex, Unit, sentence_index
+from mre.processor.scorers.faithfulness_evidence import FEATURES, SENTENCE_RE, overlap_evidence
+from mre.processor.scorers.faithfulness_model import shipped_model
 from mre.processor.scorers.text import (
+    NEGATIONS,
     Quantity,
     analyze,
     is_abstention,
@@ -33,19 +40,15 @@ _LEAD_IN_RE = re.compile(
     r"|(?:the\s+)?(?:short\s+|final\s+)?answer\s+(?:is|would\s+be)\s*:?\s*)",
     re.I,
 )
-# Proper names and titles: a run of capitalized words (with the small words titles contain).
-# Linear: whitespace between the words is bounded and every run is possessive (no backtracking).
-_ENTITY_RE = re.compile(
-    r"\b[A-Z][\w'’\-]*+(?:[ \t]{1,3}+(?:(?:of|the|for|and|de|von|van|la|le|du)[ \t]{1,3}+)?[A-Z][\w'’\-]*+)*+"
-)
-
 _CARVE_OUTS = frozenset({"except", "unless", "contraindicated", "excluding", "exclude", "excludes"})
 
 REASON_UNSUPPORTED = "unsupported"
 REASON_NUMBER = "number"
 REASON_QUALIFIER = "qualifier"
 REASON_NEGATION = "negation"
-_WEIGHT = {None: 1.0, REASON_UNSUPPORTED: 0.5, REASON_NUMBER: 0.0, REASON_QUALIFIER: 0.0, REASON_NEGATION: 0.0}
+# A carve-out dropped or invented ("except", "unless", "contraindicated"): the claim reuses the source's
+# words to state what it excludes.
+REASON_CARVE_OUT = "carve_out"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,27 +58,26 @@ class ClaimVerdict:
     reason: str | None = None
     detail: str = ""
     source_doc: int | None = None
+    coverage: float = 0.0  # share of the claim's terms its best-matching context unit holds
+    restated: float = 0.0  # for a failure: share of the failing unit's terms the claim holds
 
 
-def claim_strength(claim: str, question: str | None, context_terms: frozenset[str], context_lower: str) -> float:
-    """How much of what the claim adds (beyond restating the question) the context holds, in [0, 1].
+# A number or a negation that differs from a source unit the claim restates (the unit holds nearly all
+# the claim's terms, the claim most of the unit's): it repeats that sentence and changes what it says.
+# Less aligned, the same findings misfire on the labelled data (summaries fuse sentences and restate
+# figures; a one-word answer is "covered" by any sentence that names it), so they name the claim in
+# the explanation but leave the value to the evidence.
+ALIGNED = 0.9
+RESTATED = 0.7
+_ALIGNED_CONTRADICTIONS = frozenset({REASON_NUMBER, REASON_NEGATION})
 
-    Two length-independent signals multiplied: the share of the claim's new content terms found in
-    the context, and the share of its named entities found there."""
-    terms = analyze(claim).terms
-    asked = analyze(question).terms if question else frozenset()
-    new = terms - asked
-    term_support = len(new & context_terms) / len(new) if new else 1.0
-    question_lower = question.lower() if question else ""
-    entities = [
-        e for i, e in enumerate(_ENTITY_RE.findall(claim)) if not (i == 0 and claim.startswith(e) and " " not in e)
-    ]
-    if entities:
-        found = sum(1 for e in entities if e.lower() in context_lower or e.lower() in question_lower)
-        entity_support = found / len(entities)
-    else:
-        entity_support = 1.0
-    return term_support * entity_support
+
+def contradicts(verdict: ClaimVerdict) -> bool:
+    """The structured findings that lower P(faithful): chosen so that, leaving each labelled file out,
+    none costs a file its ranking (``faithfulness_training``)."""
+    return verdict.reason == REASON_CARVE_OUT or (
+        verdict.reason in _ALIGNED_CONTRADICTIONS and verdict.coverage >= ALIGNED and verdict.restated >= RESTATED
+    )
 
 
 def claims(answer: str) -> list[str]:
@@ -117,10 +119,25 @@ def check_claim(claim: str, context: ContextUnits) -> ClaimVerdict:
     for i in candidates:
         failure = _mismatch(claim, claimed_quantities, claimed_qualifiers, units[i], docs[i])
         if failure is None:
-            return ClaimVerdict(claim, True, source_doc=docs[i])
-        first_failure = first_failure or failure
+            return ClaimVerdict(claim, True, source_doc=docs[i], coverage=scored[0][0])
+        if first_failure is None:
+            first_failure = _aligned(failure, terms, claimed_quantities, units[i])
     assert first_failure is not None
     return first_failure
+
+
+def _aligned(failure: ClaimVerdict, terms: frozenset[str], quantities: frozenset[Quantity], unit: Unit) -> ClaimVerdict:
+    """The failure with how closely the claim restates the unit it fails against: the share of the
+    claim's terms the unit holds and of the unit's terms the claim holds, unit words aside (in "1 day"
+    against "24 hours" the unit word is the mismatch, not a sign of another sentence)."""
+    measures = {q.unit for q in quantities | unit.quantities if q.unit}
+    claim_terms, unit_terms = terms - measures, unit.terms - measures
+    shared = len(claim_terms & unit_terms)
+    return replace(
+        failure,
+        coverage=shared / len(claim_terms) if claim_terms else 0.0,
+        restated=shared / len(unit_terms) if unit_terms else 0.0,
+    )
 
 
 def _supported_quantities(claimed: frozenset[Quantity], source: frozenset[Quantity]) -> int:
@@ -141,7 +158,7 @@ def _mismatch(
         return ClaimVerdict(
             claim,
             False,
-            REASON_QUALIFIER,
+            _dropped_reason(dropped),
             f"source qualifies it with {', '.join(sorted(dropped))}",
             doc,
         )
@@ -153,11 +170,19 @@ def _mismatch(
         return ClaimVerdict(
             claim,
             False,
-            REASON_QUALIFIER,
+            REASON_CARVE_OUT,
             f"adds {', '.join(sorted(added))} the source does not state",
             doc,
         )
     return None
+
+
+def _dropped_reason(dropped: frozenset[str]) -> str:
+    if dropped & _CARVE_OUTS:
+        return REASON_CARVE_OUT
+    if dropped & NEGATIONS:
+        return REASON_NEGATION  # the source denies what the claim affirms
+    return REASON_QUALIFIER
 
 
 def _fmt(q: Quantity) -> str:
@@ -168,8 +193,25 @@ def _fmt(q: Quantity) -> str:
 @text_cache(max_entries=2_048, max_chars=8_000_000)
 def claim_verdicts(answer: str, contexts: tuple[str, ...]) -> tuple[ClaimVerdict, ...]:
     """Cached: several scorers ask which claims rest on which document."""
-    units = context_units(contexts)
-    return tuple(check_claim(c, units) for c in claims(answer))
+    index = sentence_index(contexts)
+    return tuple(_check_aligned(c, index) for c in claims(answer))
+
+
+def _check_aligned(claim: str, index: SentenceIndex) -> ClaimVerdict:
+    """Against the claim's best sentences first; only if none supports it, also the windows around
+    them (a claim fusing neighbours), whose verdict then names the failure as a full check would."""
+    verdict = check_claim(claim, index.aligned(claim, windows=False))
+    if verdict.supported:
+        return verdict
+    return check_claim(claim, index.aligned(claim, windows=True))
+
+
+def answer_evidence(answer: str, contexts: Sequence[str]) -> tuple[float, float, float, float]:
+    """The overlap evidence of the answer without citation markers and lead-ins ("Per the policy,
+    ..."), which claim nothing about the world. Every other sentence stays: in dialogue, chit-chat the
+    source does not bear out is itself evidence (dropping it costs BEGIN its ranking)."""
+    sentences = SENTENCE_RE.split(strip_citations(answer))
+    return overlap_evidence("\n".join(_LEAD_IN_RE.sub("", s, count=1) for s in sentences), contexts)
 
 
 def faithfulness(interaction: Interaction) -> Score | None:
@@ -177,32 +219,33 @@ def faithfulness(interaction: Interaction) -> Score | None:
     answer = interaction.answer
     if contexts is None or answer is None or is_abstention(answer):
         return None  # not captured, or nothing claimed
-    return _faithfulness(answer, interaction.question, tuple(contexts))
+    return _faithfulness(answer, tuple(contexts))
 
 
 @text_cache(max_entries=1_024, max_chars=8_000_000)  # calibration asks again for the same answer
-def _faithfulness(answer: str, question: str | None, contexts: tuple[str, ...]) -> Score | None:
+def _faithfulness(answer: str, contexts: tuple[str, ...]) -> Score | None:
     verdicts = claim_verdicts(answer, contexts)  # split the answer into claims once, for every scorer
     if not verdicts:
         return None
-    units = context_units(contexts)
+    # The value is the model's P(faithful) from the overlap evidence, lowered when a structured check
+    # finds a contradiction; the claim verdicts name what is wrong (label, explanation, details).
+    evidence = answer_evidence(answer, contexts)
+    contradictions = [v for v in verdicts if contradicts(v)]
+    model = shipped_model()
+    value = model.probability(evidence, contradicted=bool(contradictions))
     unsupported = [v for v in verdicts if not v.supported]
-    # The value grades support rather than counting claims: a claim that contradicts its source (a
-    # number, a qualifier, a negation) counts 0; one the context covers too little counts half its
-    # strength; a supported claim counts its strength (how much of what it adds the context holds).
-    context_terms = frozenset().union(*(u.terms for u in units.units)) if units else frozenset()
-    context_lower = " ".join(contexts).lower()
-    strengths = [claim_strength(v.claim, question, context_terms, context_lower) * _WEIGHT[v.reason] for v in verdicts]
-    value = sum(strengths) / len(strengths)
     if not unsupported:
         label = "supported"
     else:
         label = "unsupported" if len(unsupported) == len(verdicts) else "partially_supported"
+    named = dict(zip(FEATURES, evidence, strict=True))
+    against = ", ".join(f"{k} {v:.2f}" for k, v in named.items() if v > 0) or "no evidence against it"
+    explanation = f"P(faithful) {value:.2f} ({against}); "
     if unsupported:
         listed = "; ".join(f"'{_snippet(v.claim)}' ({v.reason}: {v.detail})" for v in unsupported[:3])
-        explanation = f"{len(verdicts) - len(unsupported)}/{len(verdicts)} claims supported; unsupported: {listed}"
+        explanation += f"{len(verdicts) - len(unsupported)}/{len(verdicts)} claims supported; unsupported: {listed}"
     else:
-        explanation = f"all {len(verdicts)} claims supported by the context"
+        explanation += f"all {len(verdicts)} claims supported by the context"
     return Score(
         name=NAME,
         value=value,
@@ -211,6 +254,8 @@ def _faithfulness(answer: str, question: str | None, contexts: tuple[str, ...]) 
         details={
             "claims": len(verdicts),
             "supported_share": 1.0 - len(unsupported) / len(verdicts),
+            "evidence": {k: round(v, 4) for k, v in named.items()},
+            "contradicted": bool(contradictions),
             "unsupported": [{"claim": v.claim, "reason": v.reason, "detail": v.detail} for v in unsupported],
         },
     )

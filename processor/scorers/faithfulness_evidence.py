@@ -2,10 +2,11 @@
 checks find. Every feature is 0 for an answer the context fully bears out and grows with the evidence
 against it, so the model's weights on them are all non-positive (more evidence, lower P(faithful)).
 
-One pass over the text: the context is tokenized once (the unsupported-word baseline's tokens), its
-sentences once; each answer sentence is aligned to its best source sentence (max coverage, as SummaC
-aligns a claim to the best source window, so long sources work). Work is bounded: at most
-``limits.MAX_CLAIMS`` answer sentences against at most ``limits.MAX_UNITS`` source sentences.
+One pass over the text: the context is split and tokenized once per document (the unsupported-word
+baseline's tokens; ``_context.sentence_index``, which the claim checks share); each answer sentence
+is aligned to its best source sentence (max coverage, as SummaC aligns a claim to the best source
+window, so long sources work). Work is bounded: at most ``limits.MAX_CLAIMS`` answer sentences
+against at most ``limits.MAX_UNITS`` source sentences.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from collections.abc import Sequence
 
 from mre.processor import limits
 from mre.processor.baselines import STOP_WORDS, tokens, unsupported_share
+from mre.processor.scorers._context import sentence_index
 
-# Sentence ends for alignment: cheaper than the claim splitter and, on the labelled data, as good.
-_SENTENCE_RE = re.compile(r"(?<=[.!?])\s+|\n+")
+# Sentence ends in the answer: cheaper than the claim splitter and, on the labelled data, as good.
+SENTENCE_RE = re.compile(r"(?<=[.!?])\s+|\n+")
 _NUMBER_RE = re.compile(r"\d++(?:[.,]\d++)*+")
 NEGATIONS = frozenset(
     [
@@ -53,30 +55,11 @@ FEATURES: tuple[str, ...] = ("unsupported_words", "sentence_gap", "new_numbers",
 
 def overlap_evidence(answer: str, contexts: Sequence[str]) -> tuple[float, float, float, float]:
     """The evidence named in FEATURES, from the text alone."""
-    context_tokens: set[str] = set()
-    sentences: list[frozenset[str]] = []
-    numbers: set[str] = set()
-    unaligned = False  # some source text lies past the sentence bound
-    for text in contexts:
-        numbers.update(_NUMBER_RE.findall(text))
-        if len(sentences) >= limits.MAX_UNITS:
-            toks = tokens(text)  # past the bound: its words still count, in one call
-            context_tokens.update(toks)
-            unaligned = unaligned or bool(toks)
-            continue
-        # Tokenized once, sentence by sentence (the split only removes whitespace, which no token spans).
-        for sentence in _SENTENCE_RE.split(text):
-            toks = tokens(sentence)
-            context_tokens.update(toks)
-            words = frozenset(toks) - STOP_WORDS
-            if words:
-                sentences.append(words)
-    if unaligned or len(sentences) > limits.MAX_UNITS:
-        limits.CUTS.record(limits.UNITS)  # aligned to the first MAX_UNITS sentences (retrieval ranks them)
-        del sentences[limits.MAX_UNITS :]
-    answer_sentences = [tokens(sentence) for sentence in _SENTENCE_RE.split(answer)]
+    index = sentence_index(contexts)
+    context_words = frozenset().union(index.rest_words, *index.words)
+    answer_sentences = [tokens(sentence) for sentence in SENTENCE_RE.split(answer)]
     answer_tokens = [t for toks in answer_sentences for t in toks]
-    unsupported = unsupported_share(answer_tokens, context_tokens)
+    unsupported = unsupported_share(answer_tokens, context_words)  # stop words never count either way
 
     coverages: list[float] = []
     for toks in answer_sentences:
@@ -87,13 +70,13 @@ def overlap_evidence(answer: str, contexts: Sequence[str]) -> tuple[float, float
             limits.CUTS.record(limits.CLAIMS)
             break
         # Words no source sentence has cannot raise any sentence's coverage: intersect the rest only.
-        present = words & context_tokens
-        best = max((len(present & s) for s in sentences), default=0) if present else 0
+        present = words & context_words
+        best = max((len(present & s) for s in index.words), default=0) if present else 0
         coverages.append(best / len(words))
     gap = 1.0 - sum(coverages) / len(coverages) if coverages else 0.0
 
-    invented = {n for n in _NUMBER_RE.findall(answer) if n not in numbers}
+    invented = {n for n in _NUMBER_RE.findall(answer) if n not in index.numbers}
     new_numbers = min(len(invented), MAX_NEW_NUMBERS) / MAX_NEW_NUMBERS
-    negates = not NEGATIONS.isdisjoint(context_tokens)
+    negates = not NEGATIONS.isdisjoint(context_words)
     new_negation = 1.0 if not negates and not NEGATIONS.isdisjoint(answer_tokens) else 0.0
     return unsupported, gap, new_numbers, new_negation

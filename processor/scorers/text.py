@@ -7,6 +7,7 @@ are pulled out separately because they must *match*, not merely overlap.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -228,6 +229,8 @@ _NUMBER_WORDS = {
     "half": 0.5,
     "once": 1,
 }
+_NUMBER_WORD_SET = frozenset(_NUMBER_WORDS)
+_NOT_TERMS = QUALIFIERS | _NUMBER_WORD_SET | STOPWORDS
 _DIGIT_RE = re.compile(r"\d")
 _NOT_QUANTITIES = frozenset({"once", "half"})
 _QUANTITY_RE = re.compile(
@@ -369,9 +372,18 @@ def words(text: str) -> list[str]:
     return _WORD_RE.findall(lowered)
 
 
-@text_cache(max_entries=32_768, max_chars=2_000_000)
-def _stem_cached(word: str) -> str:
+_STEM_CACHED_LEN = 40  # longer "words" (hostile input, identifiers) are stemmed but never kept
+
+
+@functools.lru_cache(maxsize=32_768)
+def _stem_short(word: str) -> str:
     return stem(word)
+
+
+def _stem_cached(word: str) -> str:
+    """The vocabulary's stems, memoized (a C-level cache: the hot path stems every context word);
+    bounded in entries and, through the length cut, in bytes."""
+    return _stem_short(word) if len(word) <= _STEM_CACHED_LEN else stem(word)
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,18 +399,17 @@ class Analysis:
 def analyze(text: str) -> Analysis:
     """Cached per sentence: retrieved chunks recur across answers, so their sentences are analysed once."""
     tokens = words(text)
-    terms = set()
-    quals = set()
+    # One pass over the distinct words, in set operations; only a sentence with a number word walks
+    # its tokens in order (the unit is the word after the number).
+    distinct = set(tokens)
+    quals = {"not" if w in NEGATIONS else w for w in distinct & QUALIFIERS}
     found: set[Quantity] = set()
-    for i, w in enumerate(tokens):
-        if w in QUALIFIERS:
-            quals.add("not" if w in NEGATIONS else w)
-        elif w in _NUMBER_WORDS:
-            if w not in _NOT_QUANTITIES:
+    if not distinct.isdisjoint(_NUMBER_WORD_SET):
+        for i, w in enumerate(tokens):
+            if w in _NUMBER_WORDS and w not in QUALIFIERS and w not in _NOT_QUANTITIES:
                 unit = _normalize_unit(tokens[i + 1]) if i + 1 < len(tokens) else None
                 found.add(Quantity(float(_NUMBER_WORDS[w]), unit))
-        elif not (w[0].isdigit() or w in STOPWORDS or len(w) < 2):
-            terms.add(_stem_cached(w.strip("'-")))
+    terms = {_stem_cached(w.strip("'-")) for w in distinct - _NOT_TERMS if len(w) >= 2 and not w[0].isdigit()}
     if _DIGIT_RE.search(text):
         for m in _QUANTITY_RE.finditer(text):
             raw = m.group("num").replace(",", "")
