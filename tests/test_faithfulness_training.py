@@ -76,9 +76,16 @@ def test_the_committed_coefficients_are_what_the_training_command_fits(data: dic
     fitted = training.train(list(data.values()), training.FILES)
     shipped = shipped_model()
     assert fitted.features == shipped.features and fitted.trained_on == shipped.trained_on
-    fitted_numbers = (*fitted.mean, *fitted.scale, *fitted.weights, fitted.intercept, fitted.calibration_slope)
-    shipped_numbers = (*shipped.mean, *shipped.scale, *shipped.weights, shipped.intercept, shipped.calibration_slope)
-    assert fitted_numbers == pytest.approx(shipped_numbers, abs=1e-9)
+    numbers = lambda m: (  # noqa: E731
+        *m.mean,
+        *m.scale,
+        *m.weights,
+        m.intercept,
+        m.calibration_slope,
+        m.calibration_offset,
+        m.contradiction_factor,
+    )
+    assert numbers(fitted) == pytest.approx(numbers(shipped), abs=1e-9)
     assert all(w <= 0 for w in shipped.weights)  # evidence against an answer never raises its estimate
 
 

@@ -72,6 +72,14 @@ def text_cache(max_entries: int, max_chars: int) -> Callable[[Callable[P, R]], C
     return decorate
 
 
+_MEMOS: list[Callable[..., Any]] = []  # functools caches bounded by their owner (no char accounting)
+
+
+def clear_with_caches(memo: Callable[..., Any]) -> None:
+    """Have ``clear_all`` clear a functools cache too (its owner bounds it in entries and bytes)."""
+    _MEMOS.append(memo)
+
+
 def clear_all() -> None:
-    for cache in CACHES:
+    for cache in (*CACHES, *_MEMOS):
         cache.cache_clear()  # type: ignore[attr-defined]

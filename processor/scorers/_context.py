@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 
 from mre.processor import limits
 from mre.processor.baselines import STOP_WORDS, tokens
 from mre.processor.scorers._cache import text_cache
-from mre.processor.scorers.text import Quantity, analyze, split_sentences, strip_citations
+from mre.processor.scorers.text import Analysis, Quantity, analyze, split_sentences, strip_citations
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,26 +40,14 @@ def best_coverage(needles: frozenset[str], units: Sequence[Unit]) -> float:
 def _document_units(text: str) -> tuple[Unit, ...]:
     """Per document text: chunks recur across answers (at any position), so each is split, analysed
     and paired once. Units carry no position; :class:`ContextUnits` says which document each is from."""
-    sentences = [
-        Unit(s, a.terms, a.quantities, a.qualifiers)
-        for s, a in ((s, analyze(s)) for s in split_sentences(strip_citations(text)))
-    ]
-    pairs = [
-        Unit(f"{a.text} {b.text}", a.terms | b.terms, a.quantities | b.quantities, a.qualifiers | b.qualifiers)
-        for a, b in pairwise(sentences)
-    ]
+    sentences = split_sentences(strip_citations(text))
+    analyses = [analyze(s) for s in sentences]  # each sentence once; windows are unions of these
+    singles = [_union(sentences[i : i + 1], analyses[i : i + 1]) for i in range(len(sentences))]
+    pairs = [_union(sentences[i : i + 2], analyses[i : i + 2]) for i in range(len(sentences) - 1)]
     # Claims also fuse a sentence with the one after next ("20 weeks ..., within 18 months"): windows of
     # three, as SummaC aligns claims to source windows rather than to single sentences.
-    triples = [
-        Unit(
-            f"{a.text} {b.text} {c.text}",
-            a.terms | b.terms | c.terms,
-            a.quantities | b.quantities | c.quantities,
-            a.qualifiers | b.qualifiers | c.qualifiers,
-        )
-        for a, b, c in zip(sentences, sentences[1:], sentences[2:], strict=False)
-    ]
-    return (*sentences, *pairs, *triples)
+    triples = [_union(sentences[i : i + 3], analyses[i : i + 3]) for i in range(len(sentences) - 2)]
+    return (*singles, *pairs, *triples)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +99,7 @@ class _Sentences:
     numbers: frozenset[str]
 
 
-_NUMBER_RE = re.compile(r"\d++(?:[.,]\d++)*+")
+NUMBER_RE = re.compile(r"\d++(?:[.,]\d++)*+")  # the numbers a text states, as written
 
 
 @text_cache(max_entries=4_096, max_chars=8_000_000)
@@ -121,7 +108,7 @@ def _document_sentences(text: str) -> _Sentences:
     and for aligning claims alike."""
     texts = tuple(split_sentences(strip_citations(text)))
     words = tuple(frozenset(tokens(t)) - STOP_WORDS for t in texts)
-    return _Sentences(texts, words, tuple(alignment_keys(w) for w in words), frozenset(_NUMBER_RE.findall(text)))
+    return _Sentences(texts, words, tuple(alignment_keys(w) for w in words), frozenset(NUMBER_RE.findall(text)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +151,11 @@ class SentenceIndex:
 
 
 def _window(sentences: Sequence[str]) -> Unit:
-    analyses = [analyze(s) for s in sentences]
+    return _union(sentences, [analyze(s) for s in sentences])
+
+
+def _union(sentences: Sequence[str], analyses: Sequence[Analysis]) -> Unit:
+    """One unit of adjacent sentences: their text joined, their terms, quantities and qualifiers."""
     if len(analyses) == 1:
         a = analyses[0]
         return Unit(sentences[0], a.terms, a.quantities, a.qualifiers)

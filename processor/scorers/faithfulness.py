@@ -58,8 +58,10 @@ class ClaimVerdict:
     reason: str | None = None
     detail: str = ""
     source_doc: int | None = None
-    coverage: float = 0.0  # share of the claim's terms its best-matching context unit holds
-    restated: float = 0.0  # for a failure: share of the failing unit's terms the claim holds
+    # For a mismatch against an aligned unit (number, qualifier, negation, carve-out): how closely the
+    # claim restates that unit, read by ``contradicts``; 0 otherwise.
+    coverage: float = 0.0  # share of the claim's terms the unit holds
+    restated: float = 0.0  # share of the unit's terms the claim holds
 
 
 # A number or a negation that differs from a source unit the claim restates (the unit holds nearly all
@@ -119,7 +121,7 @@ def check_claim(claim: str, context: ContextUnits) -> ClaimVerdict:
     for i in candidates:
         failure = _mismatch(claim, claimed_quantities, claimed_qualifiers, units[i], docs[i])
         if failure is None:
-            return ClaimVerdict(claim, True, source_doc=docs[i], coverage=scored[0][0])
+            return ClaimVerdict(claim, True, source_doc=docs[i])
         if first_failure is None:
             first_failure = _aligned(failure, terms, claimed_quantities, units[i])
     assert first_failure is not None

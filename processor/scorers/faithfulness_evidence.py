@@ -16,11 +16,10 @@ from collections.abc import Sequence
 
 from mre.processor import limits
 from mre.processor.baselines import STOP_WORDS, tokens, unsupported_share
-from mre.processor.scorers._context import sentence_index
+from mre.processor.scorers._context import NUMBER_RE, sentence_index
 
 # Sentence ends in the answer: cheaper than the claim splitter and, on the labelled data, as good.
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+|\n+")
-_NUMBER_RE = re.compile(r"\d++(?:[.,]\d++)*+")
 NEGATIONS = frozenset(
     [
         "not",
@@ -75,7 +74,7 @@ def overlap_evidence(answer: str, contexts: Sequence[str]) -> tuple[float, float
         coverages.append(best / len(words))
     gap = 1.0 - sum(coverages) / len(coverages) if coverages else 0.0
 
-    invented = {n for n in _NUMBER_RE.findall(answer) if n not in index.numbers}
+    invented = {n for n in NUMBER_RE.findall(answer) if n not in index.numbers}
     new_numbers = min(len(invented), MAX_NEW_NUMBERS) / MAX_NEW_NUMBERS
     negates = not NEGATIONS.isdisjoint(context_words)
     new_negation = 1.0 if not negates and not NEGATIONS.isdisjoint(answer_tokens) else 0.0
