@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,8 +85,11 @@ ALIGN_TOP = 3
 _PREFIX = 5
 
 
+_prefix = operator.itemgetter(slice(None, _PREFIX))  # w[:5], mapped in C
+
+
 def alignment_keys(words: frozenset[str]) -> frozenset[str]:
-    return frozenset(w[:_PREFIX] for w in words)
+    return frozenset(map(_prefix, words))
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +103,7 @@ class _Sentences:
     numbers: frozenset[str]
 
 
-NUMBER_RE = re.compile(r"\d++(?:[.,]\d++)*+")  # the numbers a text states, as written
+NUMBER_RE = re.compile(r"[0-9]++(?:[.,][0-9]++)*+")  # the numbers a text states, as written
 
 
 @text_cache(max_entries=4_096, max_chars=8_000_000)

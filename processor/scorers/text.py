@@ -312,11 +312,64 @@ class Quantity:
     unit: str | None  # normalized unit, or None when the number stands alone
 
 
+_ENDS = ".!?;"
+_STARTS_SENTENCE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_OPENERS = frozenset("\"'([")
+
+
+def _sentence_pieces(text: str) -> list[str]:
+    """``_SENT_SPLIT_RE.split(text)``, found by C substring scans: the regex tries every character
+    position, while a boundary can only start right after a sentence end or at a newline, a few per
+    sentence. Texts dense in such characters (hostile ones) take the regex, linear as well."""
+    n = len(text)
+    most = 64 + n // 16
+    starts: set[int] = set()
+    for ch in _ENDS:
+        i = text.find(ch)
+        while i != -1:
+            starts.add(i + 1)
+            if len(starts) > most:
+                return _SENT_SPLIT_RE.split(text)
+            i = text.find(ch, i + 1)
+    i = text.find("\n")
+    while i != -1:
+        starts.add(i)
+        if len(starts) > most:
+            return _SENT_SPLIT_RE.split(text)
+        i = text.find("\n", i + 1)
+    pieces: list[str] = []
+    pos = 0
+    for s in sorted(starts):
+        if s < pos or s >= n:
+            continue
+        end = -1
+        if s > 0 and text[s - 1] in _ENDS and text[s].isspace():
+            # (?<=[.!?;])\s+(?=["'(\[]?[A-Z0-9]): the whole whitespace run, then the lookahead (a
+            # shorter run would leave whitespace for the lookahead, which never matches it).
+            j = s + 1
+            while j < n and text[j].isspace():
+                j += 1
+            if j < n and (
+                text[j] in _STARTS_SENTENCE or (text[j] in _OPENERS and j + 1 < n and text[j + 1] in _STARTS_SENTENCE)
+            ):
+                end = j
+        if end < 0 and text[s] == "\n":
+            j = s + 1
+            while j < n and text[j] == "\n":
+                j += 1
+            end = j
+        if end > 0:
+            pieces.append(text[pos:s])
+            pos = end
+    pieces.append(text[pos:])
+    return pieces
+
+
 def split_sentences(text: str) -> list[str]:
     """Split into sentences; keeps "e.g." and decimals together, splits on ';' too (clauses)."""
     parts: list[str] = []
     buffer = ""
-    for piece in _SENT_SPLIT_RE.split(text):
+    for piece in _sentence_pieces(text):
         if not piece or not piece.strip():
             continue
         candidate = f"{buffer} {piece}".strip() if buffer else piece.strip()
@@ -331,7 +384,35 @@ def split_sentences(text: str) -> list[str]:
 
 
 def strip_citations(text: str) -> str:
+    # Every citation starts with "[" or "(s"/"(S": a text with neither (most chunks) is returned as
+    # is, after a few C-speed substring scans instead of a regex pass.
+    if "[" not in text and "(s" not in text and "(S" not in text:
+        return text
     return _CITATION_RE.sub("", text)
+
+
+# The suffix rules in the order they are tried; grouped by last letter below, so a word is tested only
+# against the rules that can match it (the order within a group is the order here).
+_SUFFIXES: tuple[tuple[str, str], ...] = (
+    ("ies", "y"),
+    ("ied", "y"),
+    ("sses", "ss"),
+    ("ations", "ate"),
+    ("ation", "ate"),
+    ("ments", ""),
+    ("ment", ""),
+    ("ings", ""),
+    ("ing", ""),
+    ("edly", ""),
+    ("ed", ""),
+    ("ers", "er"),
+    ("ly", ""),
+    ("es", ""),
+    ("s", ""),
+)
+_SUFFIXES_BY_LAST: dict[str, tuple[tuple[str, str], ...]] = {
+    last: tuple(rule for rule in _SUFFIXES if rule[0][-1] == last) for last in {s[-1] for s, _ in _SUFFIXES}
+}
 
 
 def stem(word: str) -> str:
@@ -339,23 +420,7 @@ def stem(word: str) -> str:
     w = word
     if len(w) <= 3:
         return w
-    for suffix, repl in (
-        ("ies", "y"),
-        ("ied", "y"),
-        ("sses", "ss"),
-        ("ations", "ate"),
-        ("ation", "ate"),
-        ("ments", ""),
-        ("ment", ""),
-        ("ings", ""),
-        ("ing", ""),
-        ("edly", ""),
-        ("ed", ""),
-        ("ers", "er"),
-        ("ly", ""),
-        ("es", ""),
-        ("s", ""),
-    ):
+    for suffix, repl in _SUFFIXES_BY_LAST.get(w[-1], ()):
         if w.endswith(suffix) and len(w) - len(suffix) >= 3:
             w = w[: -len(suffix)] + repl
             break
@@ -367,8 +432,9 @@ def stem(word: str) -> str:
 
 def words(text: str) -> list[str]:
     lowered = text.lower().replace("’", "'")
-    for contraction, expansion in _CONTRACTIONS.items():
-        lowered = lowered.replace(contraction, expansion)
+    if "'" in lowered or "cannot" in lowered:  # every contraction has one of these
+        for contraction, expansion in _CONTRACTIONS.items():
+            lowered = lowered.replace(contraction, expansion)
     return _WORD_RE.findall(lowered)
 
 
