@@ -60,9 +60,7 @@ _TOKEN = re.compile(r"[a-z0-9]+")
 
 # ASCII text (most of it) is lower-cased and cut in one C pass: every ASCII character that is not a
 # letter or digit becomes a space, then ``split``; the same tokens as the regex at a fraction of its cost.
-_ASCII_TOKEN_TABLE = str.maketrans(
-    {chr(c): (chr(c).lower() if chr(c).isalnum() else " ") for c in range(128)}
-)
+_ASCII_TOKEN_TABLE = str.maketrans({chr(c): (chr(c).lower() if chr(c).isalnum() else " ") for c in range(128)})
 
 
 def tokens(text: str) -> list[str]:
