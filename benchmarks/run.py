@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import instrumentation, scoring, service, text
+from benchmarks import instrumentation, nli_judge, scoring, service, text
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -27,6 +27,7 @@ def main() -> int:
         "scoring": scoring.run(),
         "service": service.run(),
         "text": text.run(),
+        "nli_judge": nli_judge.run(),
     }
     for name, figures in results.items():
         if isinstance(figures, dict):

@@ -20,6 +20,9 @@ MAX_DOCUMENTS: Final = 200  # per interaction, over all its retrievals
 # MAX_CLAIMS x MAX_UNITS set intersections (well under a second), whatever its shape.
 MAX_CLAIMS: Final = 64
 MAX_UNITS: Final = 1_500  # sentences and their windows of two and three, over all documents
+# A model judge (judges/nli.py) reads at most this many (premise, claim) pairs per answer: its cost per
+# answer on CPU is this many forward passes at most.
+MAX_JUDGE_PAIRS: Final = 48
 
 ANSWER: Final = "answer"
 QUESTION: Final = "question"
@@ -28,7 +31,8 @@ DOCUMENTS: Final = "documents"
 CLAIMS: Final = "claims"
 UNITS: Final = "units"
 PROMPT: Final = "prompt"  # a prompt message read up to prompt_context.MAX_PROMPT_CHARS
-FIELDS: Final = (ANSWER, QUESTION, DOCUMENT, DOCUMENTS, CLAIMS, UNITS, PROMPT)
+JUDGE_PAIRS: Final = "judge_pairs"  # an answer's (premise, claim) pairs beyond MAX_JUDGE_PAIRS
+FIELDS: Final = (ANSWER, QUESTION, DOCUMENT, DOCUMENTS, CLAIMS, UNITS, PROMPT, JUDGE_PAIRS)
 
 
 class Tally:

@@ -16,6 +16,8 @@ def build_faithfulness(
     judge_model: str = "gpt-4o-mini",
     judge_api_key: str = "unused",
     embedding: bool = False,
+    nli_model: str | None = None,
+    nli_entailment_label: str | None = None,
     band: tuple[float, float] = (0.2, 0.85),
     sample_rate: float = 1.0,
     rate_per_s: float | None = None,
@@ -23,13 +25,19 @@ def build_faithfulness(
     cost_per_call: float = 1.0,
 ) -> Scorer | None:
     """The faithfulness scorer a configuration asks for: None keeps the offline default; otherwise the
-    offline scorer cascades to the LLM judge (``judge_url``) or the embedding judge."""
+    offline scorer cascades to the LLM judge (``judge_url``), a local NLI / cross-encoder model
+    directory (``nli_model``) or the embedding judge."""
     from mre.processor.judges.embedding import EmbeddingJudge
     from mre.processor.scorers.faithfulness import faithfulness
 
     judge: Scorer
     if judge_url:
         judge = LLMJudge(judge_url, judge_model, api_key=judge_api_key)
+    elif nli_model:
+        from mre.processor.judges.nli import NLIJudge
+
+        label = nli_entailment_label  # "2" from a command line is the index of the output
+        judge = NLIJudge(nli_model, entailment_label=int(label) if label and label.isdigit() else label)
     elif embedding:
         judge = EmbeddingJudge()
     else:
