@@ -111,8 +111,9 @@ def _document_sentences(text: str) -> _Sentences:
     """Per document text (chunks recur across answers): split and tokenized once, for the evidence
     and for aligning claims alike."""
     texts = tuple(split_sentences(strip_citations(text)))
-    words = tuple(frozenset(tokens(t)) - STOP_WORDS for t in texts)
-    return _Sentences(texts, words, tuple(alignment_keys(w) for w in words), frozenset(NUMBER_RE.findall(text)))
+    words = tuple([frozenset(tokens(t)).difference(STOP_WORDS) for t in texts])
+    keys = tuple([frozenset(map(_prefix, w)) for w in words])
+    return _Sentences(texts, words, keys, frozenset(NUMBER_RE.findall(text)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -370,9 +370,10 @@ def split_sentences(text: str) -> list[str]:
     parts: list[str] = []
     buffer = ""
     for piece in _sentence_pieces(text):
-        if not piece or not piece.strip():
+        stripped = piece.strip()
+        if not stripped:
             continue
-        candidate = f"{buffer} {piece}".strip() if buffer else piece.strip()
+        candidate = f"{buffer} {piece}".strip() if buffer else stripped
         if candidate.endswith(".") and _ABBREV_RE.search(candidate[-8:]):
             buffer = candidate
             continue
