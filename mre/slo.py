@@ -4,7 +4,7 @@ An SLO here says: for this share of answers (``objective``) the scorer ``scorer`
 ``threshold``. An answer whose score is absent (content not captured) is not an event for the SLO:
 it neither spends nor earns budget.
 
-The shipped defaults (``mre/slos.yaml``, see :mod:`mre.slo_spec`) are what ``mre demo`` and the
+The shipped defaults (``mre/slos.yaml``, :func:`mre.slo_spec.default_slos`) are what ``mre demo`` and the
 embedded processor use when the user gives no SLO file.
 """
 
@@ -36,13 +36,6 @@ class SLO:
         if score is None:
             return None
         return SLOOutcome(slo=self.name, good=score.value >= self.threshold)
-
-
-def default_slos() -> tuple[SLO, ...]:
-    """The SLOs of the shipped ``slos.yaml`` (the one definition of the defaults)."""
-    from mre.slo_spec import load_default
-
-    return load_default().runtime_slos
 
 
 def evaluate_slos(slos: Sequence[SLO], scores: Mapping[str, Score]) -> list[SLOOutcome]:

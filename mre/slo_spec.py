@@ -42,11 +42,11 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from mre import evaluations
 from mre.slo import SLO
 from mre.slo_windows import period_problem
 
@@ -219,33 +219,11 @@ def check_keys(raw: Mapping[str, Any], known: tuple[str, ...], path: str, proble
 
 
 def known_evaluations() -> frozenset[str]:
-    """The scorer names the processor registers (its registry is the one list)."""
-    from mre.processor.scorers import evaluations
-
-    return evaluations()
-
-
-def load(path: str | Path) -> SLOFile:
-    """An mre, Sloth ``prometheus/v1`` or OpenSLO ``openslo/v1`` file, told apart by its version."""
-    text = Path(path).read_text(encoding="utf-8")
-    return parse_any(text, str(path))
-
-
-def parse_any(text: str, source: str) -> SLOFile:
-    head = _head(text)
-    if head == "prometheus/v1" or str(head).startswith("openslo/"):
-        from mre.slo_formats import parse_openslo, parse_sloth
-
-        return parse_sloth(text, source) if head == "prometheus/v1" else parse_openslo(text, source)
-    return parse(text, source)
-
-
-def _head(text: str) -> str | None:
-    for line in text.splitlines():
-        match = re.match(r"""^(version|apiVersion):\s*["']?([^"'\s#]+)""", line)
-        if match:
-            return match.group(2)
-    return None
+    """The scorer names the processor's registry declared (:mod:`mre.evaluations`)."""
+    known = evaluations.known()
+    if not known:
+        raise RuntimeError(evaluations.NOT_LOADED)
+    return known
 
 
 def init_text(service: str) -> str:
@@ -272,6 +250,11 @@ def replace_service(file: SLOFile, service: str) -> SLOFile:
 
 def load_default() -> SLOFile:
     return parse(resources.files("mre").joinpath("slos.yaml").read_text("utf-8"), "slos.yaml (shipped default)")
+
+
+def default_slos() -> tuple[SLO, ...]:
+    """The SLOs of the shipped ``slos.yaml`` (the one definition of the defaults)."""
+    return load_default().runtime_slos
 
 
 def parse(text: str, source: str) -> SLOFile:

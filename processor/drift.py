@@ -124,6 +124,7 @@ class _Baseline(Generic[T]):
     current: list[T]
     kind: str  # "previous_model" (a version change) or "rolling" (the version's own older window)
     seen: int
+    baseline_seen: int = 0  # values the baseline's own series has seen (it changes a comparison too)
 
 
 class _Windows(Generic[T]):
@@ -160,7 +161,11 @@ class _Windows(Generic[T]):
         if index > 0:
             previous = self.series.get((service, models[index - 1], name))
             return _Baseline(
-                list(previous.current) if previous else [], list(series.current), "previous_model", series.seen
+                list(previous.current) if previous else [],
+                list(series.current),
+                "previous_model",
+                series.seen,
+                previous.seen if previous else 0,
             )
         return _Baseline(list(series.older), list(series.current), "rolling", series.seen)
 
@@ -215,6 +220,7 @@ class DriftMonitor:
         # A question vector is ~370 bytes as float16: 100 (service, model) series of 2 x 500 hold ~37 MB.
         self._questions: _Windows[np.ndarray] = _Windows(window, max_question_series)
         self._question_cache: dict[tuple[str, str], tuple[int, QuestionDriftState]] = {}
+        self._score_cache: dict[tuple[str, str, str], tuple[tuple[int, int], DriftState]] = {}
         self._first_seen: dict[tuple[str, str], float] = {}  # (service, model), bounded like the series
         self._lock = threading.Lock()
 
@@ -245,14 +251,26 @@ class DriftMonitor:
             return self._first_seen.get((service, model))
 
     def state(self, service: str, model: str, evaluation: str) -> DriftState:
+        """Compared again only when scores arrived since the last comparison: scrapes of an idle
+        series (and several scrapers) read the result instead of recomputing it."""
+        key = (service, model, evaluation)
         with self._lock:
-            pair = self._scores.baseline((service, model, evaluation))
+            pair = self._scores.baseline(key)
+            cached = self._score_cache.get(key)
         if pair is None:
             return DriftState(None, False, "none")
+        if cached is not None and cached[0] == (pair.seen, pair.baseline_seen):
+            return cached[1]
         if len(pair.baseline) < self.min_samples or len(pair.current) < self.min_samples:
-            return DriftState(None, False, pair.kind)
-        comparison = compare(pair.baseline, pair.current)
-        return DriftState(comparison, comparison.degraded(self.alpha, self.min_effect), pair.kind)
+            state = DriftState(None, False, pair.kind)
+        else:
+            comparison = compare(pair.baseline, pair.current)
+            state = DriftState(comparison, comparison.degraded(self.alpha, self.min_effect), pair.kind)
+        with self._lock:
+            if len(self._score_cache) >= self._scores.max_series and key not in self._score_cache:
+                self._score_cache.clear()  # series were evicted and replaced: start again, bounded
+            self._score_cache[key] = ((pair.seen, pair.baseline_seen), state)
+        return state
 
     def question_state(self, service: str, model: str) -> QuestionDriftState:
         """The permutation test costs ~40 ms at 500 per side, so a result is reused until a tenth of a

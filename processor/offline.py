@@ -21,9 +21,10 @@ from typing import Any
 
 from mre.model import Document, Interaction, Retrieval, Score
 from mre.processor.baselines import BASELINES, tokens
+from mre.processor.pipeline import ScoringPipeline
 from mre.processor.scorers import Scorer, default_scorers
 from mre.processor.stats import ReliabilityBin, auroc, classify, length_matched_auroc, reliability
-from mre.slo import default_slos
+from mre.slo_spec import default_slos
 
 
 class InvalidLine(ValueError):
@@ -184,14 +185,12 @@ def evaluate(
     and precision/recall/F1 of "faithful" predicted as score >= threshold."""
     thresholds = {**thresholds_from_slos(), **(thresholds or {})}
     scorers = scorers if scorers is not None else default_scorers()
+    # As the service scores: a scorer that reads another (calibration, faithfulness) reads the one
+    # reported here, judged or not.
+    pipeline = ScoringPipeline(scorers, slos=())
     scored: list[tuple[Example, dict[str, Score]]] = []
     for i, example in enumerate(examples):
-        scores = {}
-        for name, scorer in scorers.items():
-            score = scorer(example.interaction)
-            if score is not None:
-                scores[name] = score
-        scored.append((example, scores))
+        scored.append((example, pipeline.scores_of(example.interaction)))
         if on_progress and (i + 1) % 50 == 0:
             on_progress(i + 1, len(examples))
     if on_progress:

@@ -60,18 +60,23 @@ class ProtoAttributes(Mapping[str, Any]):
         self._dict: dict[str, Any] | None = None
 
     def _items(self) -> dict[str, Any]:
+        # Readers ask ~15 questions of each span: after the first, each is one attribute read and a
+        # dict lookup, no call through here.
         if self._dict is None:
             self._dict = {kv.key: any_value(kv.value) for kv in self._kvs}
         return self._dict
 
     def __getitem__(self, key: str) -> Any:
-        return self._items()[key]
+        d = self._dict
+        return (d if d is not None else self._items())[key]
 
     def __contains__(self, key: object) -> bool:
-        return key in self._items()
+        d = self._dict
+        return key in (d if d is not None else self._items())
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self._items().get(key, default)
+        d = self._dict
+        return (d if d is not None else self._items()).get(key, default)
 
     def keys(self) -> Any:
         return self._items().keys()

@@ -13,9 +13,10 @@ from mre.model import Evaluation, Interaction, Score
 from mre.processor.coverage import SCORE_NAME as COVERAGE_SCORE
 from mre.processor.coverage import CoverageLog, coverage_score, skip_reason, unscored_reason
 from mre.processor.judges.cascade import ESCALATED, Cascade
-from mre.processor.scorers import NEEDS, Scorer, default_scorers
+from mre.processor.scorers import NEEDS, Scorer, default_scorers, reads_of
 from mre.processor.triage import triage
-from mre.slo import SLO, default_slos, evaluate_slos
+from mre.slo import SLO, evaluate_slos
+from mre.slo_spec import default_slos
 
 logger = logging.getLogger(__name__)
 SCORER_ERROR = "scorer_error"  # the skip reason of a scorer that raised (also in scorer_errors)
@@ -41,7 +42,16 @@ class ScoringPipeline:
         slos: Sequence[SLO] | None = None,
         sinks: Iterable[EvaluationSink] = (),
     ) -> None:
-        self.scorers = dict(scorers) if scorers is not None else default_scorers()
+        given = dict(scorers) if scorers is not None else default_scorers()
+        # Scorers that read other scores (confidence_calibration reads faithfulness) get the scores
+        # this pipeline reports, so they run after them; a read this pipeline does not score is
+        # left to the scorer (it computes its own).
+        self._reads = {
+            name: reads
+            for name, scorer in given.items()
+            if (reads := tuple(r for r in reads_of(name, scorer) if r in given))
+        }
+        self.scorers = {n: s for n, s in given.items() if n not in self._reads} | {n: given[n] for n in self._reads}
         self.slos = tuple(slos) if slos is not None else default_slos()
         self.sinks = list(sinks)
         self.stats = PipelineStats()
@@ -62,22 +72,46 @@ class ScoringPipeline:
         scores: dict[str, Score] = {}
         skipped: dict[str, str] = {}
         for name, scorer in self.scorers.items():
-            try:
-                if deferred is not None and isinstance(scorer, Cascade):
-                    score = self._cheap_first(name, scorer, interaction, deferred)
-                else:
-                    score = scorer(interaction)
-            except Exception:
-                # One broken scorer must not cost the others; it is counted and logged.
-                logger.exception("scorer %s failed on trace %s", name, interaction.trace_id)
-                self.count_scorer_error(name)
-                skipped[name] = SCORER_ERROR
-                continue
-            if score is not None:
-                scores[name] = score
-            else:
-                skipped[name] = skip_reason(interaction, NEEDS.get(name, ()))
+            self._run(name, scorer, interaction, scores, skipped, deferred)
         return self._conclude(interaction, scores, skipped, time.perf_counter() - started)
+
+    def scores_of(self, interaction: Interaction) -> dict[str, Score]:
+        """The scorers' scores alone, as :meth:`score` runs them (no coverage, outcomes or cause)."""
+        scores: dict[str, Score] = {}
+        skipped: dict[str, str] = {}
+        for name, scorer in self.scorers.items():
+            self._run(name, scorer, interaction, scores, skipped)
+        return scores
+
+    def _run(
+        self,
+        name: str,
+        scorer: Scorer,
+        interaction: Interaction,
+        scores: dict[str, Score],
+        skipped: dict[str, str],
+        deferred: list[Deferred] | None = None,
+    ) -> None:
+        try:
+            if deferred is not None and isinstance(scorer, Cascade):
+                score = self._cheap_first(name, scorer, interaction, deferred)
+            elif name in self._reads:
+                score = scorer(interaction, **{r: scores.get(r) for r in self._reads[name]})
+            else:
+                score = scorer(interaction)
+        except Exception:
+            # One broken scorer must not cost the others; it is counted and logged.
+            logger.exception("scorer %s failed on trace %s", name, interaction.trace_id)
+            self.count_scorer_error(name)
+            skipped[name] = SCORER_ERROR
+            scores.pop(name, None)
+            return
+        if score is not None:
+            scores[name] = score
+            skipped.pop(name, None)
+        else:
+            scores.pop(name, None)
+            skipped[name] = skip_reason(interaction, NEEDS.get(name, ()))
 
     def count_scorer_error(self, name: str) -> None:
         with self._lock:
@@ -96,10 +130,15 @@ class ScoringPipeline:
 
     def rescore(self, evaluation: Evaluation, replacements: Mapping[str, Score]) -> Evaluation:
         """The evaluation with some scores replaced (a judge's verdicts): outcomes and cause again."""
+        started = time.perf_counter()
         scores = {k: v for k, v in evaluation.scores.items() if k != COVERAGE_SCORE}
         scores.update(replacements)
+        skipped = dict(evaluation.skipped)
+        for name, reads in self._reads.items():
+            if not replacements.keys().isdisjoint(reads):  # it read a provisional score: read the verdict
+                self._run(name, self.scorers[name], evaluation.interaction, scores, skipped)
         return self._conclude(
-            evaluation.interaction, scores, dict(evaluation.skipped), time.perf_counter() - evaluation.duration_s
+            evaluation.interaction, scores, skipped, evaluation.duration_s + time.perf_counter() - started
         )
 
     def _conclude(

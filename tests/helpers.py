@@ -36,7 +36,7 @@ def free_port() -> int:
 
 def _faithfulness_scale() -> tuple[float, float]:
     from mre.processor.scorers.faithfulness_model import shipped_model
-    from mre.slo import default_slos
+    from mre.slo_spec import default_slos
 
     threshold = next(s.threshold for s in default_slos() if s.scorer == "faithfulness")
     return shipped_model().probability((0.0, 0.0, 0.0, 0.0)), threshold

@@ -150,3 +150,26 @@ def test_the_online_monitor_at_its_defaults_keeps_false_alarms_under_5_percent_a
             flagged[shift] += monitor.state("shop", "v2", "faithfulness").degraded
     assert flagged[0.0] / trials <= 0.05
     assert flagged[-0.05] / trials >= 0.9
+
+
+def test_a_comparison_is_reused_until_scores_arrive_and_redone_when_either_side_changes(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import mre.processor.drift as drift
+
+    calls = []
+    real = drift.compare
+    monkeypatch.setattr(drift, "compare", lambda a, b: calls.append(1) or real(a, b))
+    rng = np.random.default_rng(5)
+    monitor = DriftMonitor(window=500, min_samples=100, clock=lambda: 1000.0)
+    for value in faithfulness_scores(rng, 300):
+        monitor.on_evaluation(_evaluation("model-v1", value))
+    for value in faithfulness_scores(rng, 200, shift=-0.2):
+        monitor.on_evaluation(_evaluation("model-v2", value))
+    first = monitor.state("shop", "model-v2", "faithfulness")
+    for _ in range(5):  # scrapes with no new scores read the result
+        assert monitor.state("shop", "model-v2", "faithfulness") == first
+    assert len(calls) == 1
+    monitor.on_evaluation(_evaluation("model-v2", 0.1))  # its own series moved
+    monitor.state("shop", "model-v2", "faithfulness")
+    monitor.on_evaluation(_evaluation("model-v1", 0.9))  # the baseline (previous version) moved
+    monitor.state("shop", "model-v2", "faithfulness")
+    assert len(calls) == 3

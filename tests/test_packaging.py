@@ -27,23 +27,87 @@ def test_the_console_script_is_mre() -> None:
     assert any(ep.name == "mre" for ep in entry_points(group="console_scripts"))
 
 
-def test_instrumentation_never_imports_the_processor_or_exporters() -> None:
-    """Apps that only emit spans must not pay for scoring (DESIGN.md, dependencies flow one way)."""
-    for path in (ROOT / "instrumentation").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                assert not node.module.startswith(("mre.processor", "mre.exporters")), path
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    assert not alias.name.startswith(("mre.processor", "mre.exporters")), path
+# DESIGN.md: `mre` <- `instrumentation`; `mre` <- `processor` <- `exporters`; the demo above those; the
+# CLI outermost. Each layer and what it may import from this package (every import, lazy ones too).
+CORE = "mre"
+LAYERS: dict[str, tuple[Path, frozenset[str]]] = {
+    "core": (ROOT / "mre", frozenset({"core"})),
+    "instrumentation": (ROOT / "instrumentation", frozenset({"core", "instrumentation"})),
+    "processor": (ROOT / "processor", frozenset({"core", "processor"})),
+    "exporters": (ROOT / "exporters", frozenset({"core", "processor", "exporters"})),
+    "examples": (ROOT / "examples", frozenset({"core", "instrumentation", "processor", "exporters", "examples"})),
+    "cli": (ROOT / "mre" / "cli", frozenset({"core", "instrumentation", "processor", "exporters", "examples", "cli"})),
+}
+EDGE = {ROOT / "mre" / "__main__.py"}  # `python -m mre`: the CLI's entry point, part of the edge
 
 
-def test_the_core_imports_neither_instrumentation_nor_processor_at_import_time() -> None:
-    for path in (ROOT / "mre").glob("*.py"):
-        tree = ast.parse(path.read_text())
-        for node in tree.body:  # module level only: the CLI imports lazily inside commands
-            if isinstance(node, ast.ImportFrom) and node.module:
-                assert not node.module.startswith(("mre.processor", "mre.exporters", "mre.instrumentation")), path
+def _layer_of(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] != CORE:
+        return None  # not ours
+    if len(parts) == 1:
+        return "core"
+    return {"instrumentation": "instrumentation", "processor": "processor", "exporters": "exporters"}.get(
+        parts[1], {"examples": "examples", "cli": "cli"}.get(parts[1], "core")
+    )
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):  # every import, inside functions too
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+            # `from mre import evaluations`: the names may be modules of their own layer
+            found.extend((node.lineno, f"{node.module}.{alias.name}") for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name) for alias in node.names)
+    return found
+
+
+def _sources(layer: str) -> list[Path]:
+    folder = LAYERS[layer][0]
+    files = set(folder.rglob("*.py"))
+    if layer == "core":
+        files -= set((ROOT / "mre" / "cli").rglob("*.py")) | EDGE
+    if layer == "cli":
+        files |= EDGE
+    return sorted(files)
+
+
+def test_every_layer_imports_only_the_layers_below_it_lazy_imports_included() -> None:
+    """Apps that only emit spans must not pay for scoring; the core imports nothing above it; the CLI
+    is the outermost layer and nothing imports it (DESIGN.md, dependencies flow one way)."""
+    wrong = []
+    for layer, (_, allowed) in LAYERS.items():
+        for path in _sources(layer):
+            for line, module in _imports(path):
+                target = _layer_of(module)
+                if target is None or target in allowed:
+                    continue
+                wrong.append(f"{path.relative_to(ROOT)}:{line} ({layer}) imports {module} ({target})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_core_modules_import_no_cycle() -> None:
+    """mre/*.py import each other in one direction only (slo <- slo_spec <- slo_formats <- slo_files)."""
+    core = {p.stem: p for p in _sources("core") if p.parent == ROOT / "mre" and p.stem != "__init__"}
+    graph = {
+        name: {m.split(".")[1] for _, m in _imports(path) if m.startswith("mre.") and m.split(".")[1] in core}
+        for name, path in core.items()
+    }
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(n == goal or (n not in seen and reaches(n, goal, seen | {n})) for n in graph[start])
+
+    cycles = sorted(name for name in graph if reaches(name, name, {name}))
+    assert not cycles, f"core modules in an import cycle: {cycles}"
+
+
+def test_the_layer_check_sees_a_lazy_import() -> None:
+    tree = "def f():\n    from mre.processor.scorers import evaluations\n"
+    modules = [m for n in ast.walk(ast.parse(tree)) if isinstance(n, ast.ImportFrom) for m in [n.module]]
+    assert modules == ["mre.processor.scorers"] and _layer_of("mre.processor.scorers") == "processor"
+    assert _layer_of("mre.slo_spec") == "core" and _layer_of("mre.cli.serve") == "cli"
 
 
 def test_ci_runs_the_readme_test_command() -> None:

@@ -198,3 +198,65 @@ def test_instrument_installs_exactly_the_entry_point_instrumentors() -> None:
     }
     listed = {path for _, path in INSTRUMENTORS.values()}
     assert set(declared.values()) == listed
+
+
+OVERCONFIDENT = "Customers can definitely claim a refund within 45 days of delivery."
+
+
+def _rag(answer: str) -> Interaction:
+    from mre.model import Retrieval
+
+    return Interaction(
+        trace_id="0" * 32,
+        span_id="0" * 16,
+        question="How long for refunds?",
+        answer=answer,
+        retrievals=(Retrieval(span_id="1" * 16, query="refund", documents=(Document("d", CONTEXT),)),),
+    )
+
+
+def _judge_says(value: float) -> scorers.Scorer:
+    return lambda interaction: Score("faithfulness", value, "judged", "the judge's verdict")
+
+
+def test_calibration_reads_the_faithfulness_the_pipeline_reports_judged_or_not() -> None:
+    from mre.processor.judges.cascade import Cascade
+    from mre.processor.pipeline import ScoringPipeline
+
+    offline = ScoringPipeline(slos=()).score(_rag(OVERCONFIDENT)).scores
+    assert offline["confidence_calibration"].label == "overconfident"  # confident, 45 days unsupported
+    # A judge that finds the answer well supported: calibration reads its verdict, not the offline one.
+    judged_scorers = {
+        **scorers.default_scorers(),
+        "faithfulness": Cascade(scorers.DEFAULT_SCORERS["faithfulness"], _judge_says(0.9), band=(0.0, 1.0)),
+    }
+    judged = ScoringPipeline(judged_scorers, slos=()).score(_rag(OVERCONFIDENT)).scores
+    assert judged["faithfulness"].value == 0.9
+    assert judged["confidence_calibration"].label == "calibrated"
+    assert judged["confidence_calibration"].details["support"] == 0.9
+
+
+def test_a_deferred_judge_verdict_rescores_what_read_the_provisional_score() -> None:
+    from mre.processor.judges.cascade import ESCALATED, Cascade
+    from mre.processor.pipeline import Deferred, ScoringPipeline
+
+    cascade = Cascade(scorers.DEFAULT_SCORERS["faithfulness"], _judge_says(0.9), band=(0.0, 1.0))
+    pipeline = ScoringPipeline({**scorers.default_scorers(), "faithfulness": cascade}, slos=())
+    deferred: list[Deferred] = []
+    provisional = pipeline.score(_rag(OVERCONFIDENT), deferred)
+    assert [d.name for d in deferred] == ["faithfulness"]
+    assert provisional.scores["confidence_calibration"].label == "overconfident"  # read the cheap score
+    verdict = cascade.finish(provisional.interaction, deferred[0].cheap, ESCALATED)
+    final = pipeline.rescore(provisional, {"faithfulness": verdict})
+    assert final.scores["confidence_calibration"].label == "calibrated"
+    assert 0 <= final.duration_s < 60  # a duration, not a clock reading
+
+
+def test_a_scorer_may_only_read_one_registered_before_it_that_reads_nothing() -> None:
+    with pytest.raises(ValueError, match="reads 'nope'"):
+        scorers.register(scorers.ScorerSpec("tone3", tone, (), scorers.GENERATION, "", reads=("nope",)))
+    with pytest.raises(ValueError, match="reads 'confidence_calibration'"):
+        scorers.register(
+            scorers.ScorerSpec("tone4", tone, (), scorers.GENERATION, "", reads=("confidence_calibration",))
+        )
+    assert "tone3" not in scorers.registry() and "tone4" not in scorers.registry()

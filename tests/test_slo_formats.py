@@ -12,7 +12,8 @@ import pytest
 from mre.exporters.slo_build import render_rules
 from mre.exporters.slo_openslo import render_openslo
 from mre.exporters.slo_rules import build_rules
-from mre.slo_spec import SpecError, load, parse_any
+from mre.slo_files import load, parse_any
+from mre.slo_spec import SpecError
 from tests.test_slo_rules import promtool
 
 FORMATS = Path(__file__).resolve().parent.parent / "docs" / "slo-formats"

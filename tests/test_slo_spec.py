@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import mre.processor.scorers  # noqa: F401  (the scorer registry declares the evaluation names SLO files use)
 from mre.slo_spec import SpecError, load_default, parse
 
 GOOD = """\
@@ -174,3 +175,17 @@ def test_runbook_url_is_the_alert_link_and_runbook_text_its_description() -> Non
         parse(
             GOOD.replace("      page: {disable: true}\n", "      page: {disable: true}\n      runbook_url: wiki\n"), "s"
         )
+
+
+def test_reading_an_slo_file_before_any_scorer_is_registered_says_so() -> None:
+    # The core does not import the processor: the scorer registry declares the names when loaded.
+    import subprocess
+    import sys
+
+    code = (
+        "from mre.slo_spec import load_default\n"
+        "try:\n    load_default()\nexcept RuntimeError as exc:\n    print(exc)\n"
+        "import mre.processor.scorers\nprint(len(load_default().slos))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "import mre.processor.scorers" in out and out.strip().endswith("8")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from mre import evaluations as evaluation_names
 from mre.model import Interaction, Score
 from mre.processor.coverage import (
     NEEDS_ACL,
@@ -61,6 +62,10 @@ class ScorerSpec:
     description: str
     # Stateful scorers are built anew per pipeline (a factory); stateless ones are shared.
     factory: Callable[[], Scorer] | None = None
+    # Evaluations whose reported scores it reads: the pipeline runs those first and passes each
+    # score (or None when it gave none) as a keyword argument of that name, and runs this scorer
+    # again when a judge replaces one of them, so it always reads what was reported.
+    reads: tuple[str, ...] = ()
 
 
 _REGISTRY: dict[str, ScorerSpec] = {}
@@ -72,13 +77,20 @@ def register(spec: ScorerSpec) -> ScorerSpec:
         raise ValueError(f"a scorer named {spec.name!r} is already registered")
     if spec.stage not in STAGES:
         raise ValueError(f"scorer {spec.name!r}: stage must be one of {STAGES}, got {spec.stage!r}")
+    for read in spec.reads:
+        # One level only: what it reads is registered before it and reads nothing itself, so the
+        # pipeline's order (readers last) is always enough.
+        if read not in _REGISTRY or _REGISTRY[read].reads:
+            raise ValueError(f"scorer {spec.name!r} reads {read!r}: register a scorer that reads nothing first")
     _REGISTRY[spec.name] = spec
+    evaluation_names.declare(spec.name)  # SLO files (the core) may now name it
     return spec
 
 
 def unregister(name: str) -> None:
     """Remove a scorer (tests that register one clean up after themselves)."""
     _REGISTRY.pop(name, None)
+    evaluation_names.withdraw(name)
 
 
 def registry() -> Mapping[str, ScorerSpec]:
@@ -89,6 +101,7 @@ def by_stage(stage: str) -> tuple[str, ...]:
     return tuple(name for name, spec in _REGISTRY.items() if spec.stage == stage)
 
 
+evaluation_names.declare(SCORING_COVERAGE)  # each answer's coverage score: an evaluation, not a scorer
 for _spec in (
     ScorerSpec("faithfulness", faithfulness, (NEEDS_ANSWER, NEEDS_CONTEXT), GENERATION, "claims the context supports"),
     ScorerSpec(
@@ -135,6 +148,7 @@ for _spec in (
         (NEEDS_ANSWER, NEEDS_CONTEXT),
         GENERATION,
         "confidence matches support",
+        reads=("faithfulness",),
     ),
     ScorerSpec(
         "consistency",
@@ -177,6 +191,16 @@ DEFAULT_SCORERS: Mapping[str, Scorer] = _Live(lambda spec: spec.scorer, stateles
 NEEDS: Mapping[str, tuple[str, ...]] = _Live(lambda spec: spec.needs)
 
 
+def reads_of(name: str, scorer: Scorer) -> tuple[str, ...]:
+    """What ``scorer`` reads when it is the one registered as ``name`` (a replacement reads nothing)."""
+    spec = _REGISTRY.get(name)
+    if spec is None or not spec.reads:
+        return ()
+    registered = spec.factory is None and scorer is spec.scorer
+    built = spec.factory is not None and isinstance(spec.factory, type) and isinstance(scorer, spec.factory)
+    return spec.reads if registered or built else ()
+
+
 def evaluations() -> frozenset[str]:
     """Every evaluation name an SLO file may use: the registered scorers and each answer's coverage score."""
     return frozenset(_REGISTRY) | {SCORING_COVERAGE}
@@ -196,6 +220,7 @@ __all__ = [
     "by_stage",
     "default_scorers",
     "evaluations",
+    "reads_of",
     "register",
     "registry",
     "unregister",

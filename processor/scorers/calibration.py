@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from mre.model import Interaction, Score
-from mre.processor.scorers.faithfulness import faithfulness
+from mre.processor.scorers.faithfulness import faithfulness as offline_faithfulness
 
 _CONFIDENT = re.compile(
     r"\b(?:definitely|certainly|always|never|guaranteed|without (?:a )?doubt|absolutely|clearly|undoubtedly|"
@@ -24,8 +24,13 @@ WEAK_SUPPORT = 0.2
 STRONG_SUPPORT = 0.5
 
 
-def confidence_calibration(interaction: Interaction) -> Score | None:
-    support = faithfulness(interaction)
+_UNSET = Score("faithfulness", 0.0, "unset")
+
+
+def confidence_calibration(interaction: Interaction, faithfulness: Score | None = _UNSET) -> Score | None:
+    """Read against ``faithfulness`` as reported (the pipeline passes it, judged or not); alone, it
+    scores the offline faithfulness itself."""
+    support = offline_faithfulness(interaction) if faithfulness is _UNSET else faithfulness
     if support is None or interaction.answer is None:
         return None
     confident = bool(_CONFIDENT.search(interaction.answer))

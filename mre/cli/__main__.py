@@ -1,0 +1,7 @@
+"""``python -m mre.cli``."""
+
+import sys
+
+from mre.cli import main
+
+sys.exit(main())
