@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from mre import semconv as sc
+from mre.exporters import conventions as c
 from mre.exporters.forward import OtlpForwarder
 from mre.model import Evaluation
 from mre.processor.assembly import TraceAssembler
@@ -60,69 +60,69 @@ class PrometheusSink:
         self.labels = labels or LabelBounds(max_services, max_models, max_routes)
         caps = {**DEFAULT_MAX_SERIES, **(max_series or {})}
         self.interactions = Counter(
-            sc.METRIC_INTERACTIONS,
+            c.METRIC_INTERACTIONS,
             "Interactions (answers) scored by the behaviour processor",
-            [sc.LABEL_SERVICE, sc.LABEL_MODEL],
+            [c.LABEL_SERVICE, c.LABEL_MODEL],
             registry=registry,
         )
         self.scores = Histogram(
-            sc.METRIC_EVALUATION_SCORE,
+            c.METRIC_EVALUATION_SCORE,
             "Behavioural evaluation scores in [0, 1], higher is better; exemplars carry trace ids",
-            [sc.LABEL_SERVICE, sc.LABEL_MODEL, sc.LABEL_EVALUATION],
+            [c.LABEL_SERVICE, c.LABEL_MODEL, c.LABEL_EVALUATION],
             buckets=SCORE_BUCKETS,
             registry=registry,
         )
         self.slo_events = Counter(
-            sc.METRIC_SLO_EVENTS,
+            c.METRIC_SLO_EVENTS,
             "SLI events per SLO: outcome=good or bad (route and model let an SLO file filter)",
-            [sc.LABEL_SERVICE, sc.LABEL_SLO, sc.LABEL_OUTCOME, sc.LABEL_ROUTE, sc.LABEL_MODEL],
+            [c.LABEL_SERVICE, c.LABEL_SLO, c.LABEL_OUTCOME, c.LABEL_ROUTE, c.LABEL_MODEL],
             registry=registry,
         )
         self.failures = Counter(
-            sc.METRIC_FAILURES,
+            c.METRIC_FAILURES,
             "Interactions that failed an SLO, by triaged cause",
-            [sc.LABEL_SERVICE, sc.LABEL_CAUSE],
+            [c.LABEL_SERVICE, c.LABEL_CAUSE],
             registry=registry,
         )
         self.slo_failures = Counter(
-            sc.METRIC_SLO_FAILURES,
+            c.METRIC_SLO_FAILURES,
             "Bad events of each SLO, by the triaged cause of their answer (the burn alert's dominant_cause)",
-            [sc.LABEL_SERVICE, sc.LABEL_SLO, sc.LABEL_CAUSE],
+            [c.LABEL_SERVICE, c.LABEL_SLO, c.LABEL_CAUSE],
             registry=registry,
         )
         self.unscored = Counter(
-            sc.METRIC_INTERACTIONS_UNSCORED,
+            c.METRIC_INTERACTIONS_UNSCORED,
             "Answers that could not be fully scored (their text, question or context was not captured), by reason",
-            [sc.LABEL_SERVICE, sc.LABEL_REASON],
+            [c.LABEL_SERVICE, c.LABEL_REASON],
             registry=registry,
         )
         self.skipped = Counter(
-            sc.METRIC_SCORER_SKIPPED,
+            c.METRIC_SCORER_SKIPPED,
             "Scorers that gave no score, by the first input the answer lacked (or not_applicable)",
-            [sc.LABEL_EVALUATION, sc.LABEL_REASON],
+            [c.LABEL_EVALUATION, c.LABEL_REASON],
             registry=registry,
         )
         self.judge_decisions = Counter(
-            "mre_judge_decisions",
+            c.METRIC_JUDGE_DECISIONS,
             "Why each answer was or was not escalated to a judge (cascade decisions)",
-            [sc.LABEL_EVALUATION, "decision"],
+            [c.LABEL_EVALUATION, "decision"],
             registry=registry,
         )
         self.scoring_duration = Histogram(
-            sc.METRIC_SCORING_DURATION,
+            c.METRIC_SCORING_DURATION,
             "Time to score one interaction with all configured scorers",
             buckets=SCORING_BUCKETS,
             registry=registry,
         )
         families = {
-            sc.METRIC_INTERACTIONS: self.interactions,
-            sc.METRIC_EVALUATION_SCORE: self.scores,
-            sc.METRIC_SLO_EVENTS: self.slo_events,
-            sc.METRIC_FAILURES: self.failures,
-            sc.METRIC_SLO_FAILURES: self.slo_failures,
-            sc.METRIC_INTERACTIONS_UNSCORED: self.unscored,
-            sc.METRIC_SCORER_SKIPPED: self.skipped,
-            "mre_judge_decisions": self.judge_decisions,
+            c.METRIC_INTERACTIONS: self.interactions,
+            c.METRIC_EVALUATION_SCORE: self.scores,
+            c.METRIC_SLO_EVENTS: self.slo_events,
+            c.METRIC_FAILURES: self.failures,
+            c.METRIC_SLO_FAILURES: self.slo_failures,
+            c.METRIC_INTERACTIONS_UNSCORED: self.unscored,
+            c.METRIC_SCORER_SKIPPED: self.skipped,
+            c.METRIC_JUDGE_DECISIONS: self.judge_decisions,
         }
         self.budgets = {name: SeriesBudget(caps[name]) for name in families}
         self._families = {name: (metric, self.budgets[name]) for name, metric in families.items()}
@@ -150,48 +150,48 @@ class PrometheusSink:
             # coverage panels show "none" rather than "no data".
             self._services_seen.add(service)
             for reason in UNSCORED_REASONS:
-                self._child(sc.METRIC_INTERACTIONS_UNSCORED, (service, reason), (OTHER, reason))
-        self._child(sc.METRIC_INTERACTIONS, (service, model), (OTHER, OTHER)).inc()
+                self._child(c.METRIC_INTERACTIONS_UNSCORED, (service, reason), (OTHER, reason))
+        self._child(c.METRIC_INTERACTIONS, (service, model), (OTHER, OTHER)).inc()
         for name, score in evaluation.scores.items():
-            self._child(sc.METRIC_EVALUATION_SCORE, (service, model, name), (OTHER, OTHER, name)).observe(
+            self._child(c.METRIC_EVALUATION_SCORE, (service, model, name), (OTHER, OTHER, name)).observe(
                 score.value, exemplar=exemplar
             )
             escalation = score.details.get("escalation")
             if isinstance(escalation, dict) and escalation.get("decision") in DECISIONS:
                 decision = escalation["decision"]
-                self._child("mre_judge_decisions", (name, decision), (OTHER, decision)).inc()
+                self._child(c.METRIC_JUDGE_DECISIONS, (name, decision), (OTHER, decision)).inc()
         for outcome in evaluation.slo_outcomes:
             slo = outcome.slo
             good = self._child(
-                sc.METRIC_SLO_EVENTS, (service, slo, GOOD, route, model), (OTHER, slo, GOOD, OTHER, OTHER)
+                c.METRIC_SLO_EVENTS, (service, slo, GOOD, route, model), (OTHER, slo, GOOD, OTHER, OTHER)
             )
             # Both outcomes exist from the first event of a label set, so rate() sees the first bad
             # event rise from 0 instead of a new series appearing with it.
-            bad = self._child(sc.METRIC_SLO_EVENTS, (service, slo, BAD, route, model), (OTHER, slo, BAD, OTHER, OTHER))
+            bad = self._child(c.METRIC_SLO_EVENTS, (service, slo, BAD, route, model), (OTHER, slo, BAD, OTHER, OTHER))
             (good if outcome.good else bad).inc()
             if not outcome.good:
                 cause = evaluation.cause or UNKNOWN_CAUSE
-                self._child(sc.METRIC_SLO_FAILURES, (service, slo, cause), (OTHER, slo, cause)).inc()
+                self._child(c.METRIC_SLO_FAILURES, (service, slo, cause), (OTHER, slo, cause)).inc()
         if evaluation.cause is not None:
-            self._child(sc.METRIC_FAILURES, (service, evaluation.cause), (OTHER, evaluation.cause)).inc()
+            self._child(c.METRIC_FAILURES, (service, evaluation.cause), (OTHER, evaluation.cause)).inc()
         if evaluation.unscored is not None:
             reason = evaluation.unscored
-            self._child(sc.METRIC_INTERACTIONS_UNSCORED, (service, reason), (OTHER, reason)).inc()
+            self._child(c.METRIC_INTERACTIONS_UNSCORED, (service, reason), (OTHER, reason)).inc()
         for name, reason in evaluation.skipped.items():
-            self._child(sc.METRIC_SCORER_SKIPPED, (name, reason), (OTHER, reason)).inc()
+            self._child(c.METRIC_SCORER_SKIPPED, (name, reason), (OTHER, reason)).inc()
         self.scoring_duration.observe(evaluation.duration_s)
 
 
 # Label sets per family (SECURITY.md: with MAX_LABEL_CHARS these keep /metrics under ~10 MB).
 DEFAULT_MAX_SERIES: Mapping[str, int] = {
-    sc.METRIC_INTERACTIONS: 1_000,
-    sc.METRIC_EVALUATION_SCORE: 500,  # x 23 lines each (21 buckets, sum, count)
-    sc.METRIC_SLO_EVENTS: 4_000,  # good and bad of 2,000 (service, slo, route, model)
-    sc.METRIC_FAILURES: 500,
-    sc.METRIC_SLO_FAILURES: 1_000,
-    sc.METRIC_INTERACTIONS_UNSCORED: 500,
-    sc.METRIC_SCORER_SKIPPED: 500,
-    "mre_judge_decisions": 200,
+    c.METRIC_INTERACTIONS: 1_000,
+    c.METRIC_EVALUATION_SCORE: 500,  # x 23 lines each (21 buckets, sum, count)
+    c.METRIC_SLO_EVENTS: 4_000,  # good and bad of 2,000 (service, slo, route, model)
+    c.METRIC_FAILURES: 500,
+    c.METRIC_SLO_FAILURES: 1_000,
+    c.METRIC_INTERACTIONS_UNSCORED: 500,
+    c.METRIC_SCORER_SKIPPED: 500,
+    c.METRIC_JUDGE_DECISIONS: 200,
 }
 
 
@@ -201,7 +201,7 @@ class _OverflowCollector(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         family = CounterMetricFamily(
-            "mre_metrics_series_overflow",
+            c.METRIC_SERIES_OVERFLOW,
             "Recordings folded into a family's overflow label set because the family hit its series bound",
             labels=["metric"],
         )
@@ -231,11 +231,11 @@ class ProcessorHealthCollector(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         p = self._processor
-        received = CounterMetricFamily(sc.METRIC_SPANS_RECEIVED, "Spans received by the behaviour processor")
+        received = CounterMetricFamily(c.METRIC_SPANS_RECEIVED, "Spans received by the behaviour processor")
         received.add_metric([], p.stats.spans_received)
         yield received
         dropped = CounterMetricFamily(
-            sc.METRIC_SPANS_DROPPED, "Spans dropped before scoring, by reason", labels=[sc.LABEL_REASON]
+            c.METRIC_SPANS_DROPPED, "Spans dropped before scoring, by reason", labels=[c.LABEL_REASON]
         )
         assembly = p.assembler.stats
         reasons = dict(p.stats.spans_dropped)
@@ -245,53 +245,51 @@ class ProcessorHealthCollector(Collector):
         for reason, count in sorted(reasons.items()):
             dropped.add_metric([reason], count)
         yield dropped
-        pending = GaugeMetricFamily(sc.METRIC_TRACES_PENDING, "Traces waiting for their root span or timeout")
+        pending = GaugeMetricFamily(c.METRIC_TRACES_PENDING, "Traces waiting for their root span or timeout")
         pending.add_metric([], p.assembler.pending_traces)
         yield pending
-        queue = GaugeMetricFamily("mre_processor_queue_spans", "Spans queued for the processor's worker")
+        queue = GaugeMetricFamily(c.METRIC_QUEUE_SPANS, "Spans queued for the processor's worker")
         queue.add_metric([], p.queue_size)
         yield queue
-        queue_bytes = GaugeMetricFamily("mre_processor_queue_bytes", "Bytes of requests queued for the worker")
+        queue_bytes = GaugeMetricFamily(c.METRIC_QUEUE_BYTES, "Bytes of requests queued for the worker")
         queue_bytes.add_metric([], getattr(p, "queue_bytes", 0))
         yield queue_bytes
-        held = GaugeMetricFamily(
-            "mre_processor_pending_bytes", "Bytes held by traces waiting for their root (what they pin)"
-        )
+        held = GaugeMetricFamily(c.METRIC_PENDING_BYTES, "Bytes held by traces waiting for their root (what they pin)")
         held.add_metric([], p.assembler.pending_bytes)
         yield held
         errors = CounterMetricFamily(
-            "mre_processor_scorer_errors", "Scorer exceptions, by evaluation", labels=[sc.LABEL_EVALUATION]
+            c.METRIC_SCORER_ERRORS, "Scorer exceptions, by evaluation", labels=[c.LABEL_EVALUATION]
         )
         for name, count in sorted(p.pipeline.stats.scorer_errors.items()):
             errors.add_metric([name], count)
         yield errors
         refused = CounterMetricFamily(
-            "mre_processor_spans_refused", "Spans refused with a retryable status at the queue bound (not lost)"
+            c.METRIC_SPANS_REFUSED, "Spans refused with a retryable status at the queue bound (not lost)"
         )
         refused.add_metric([], p.stats.refused)
         yield refused
         incomplete = CounterMetricFamily(
-            "mre_processor_traces_incomplete",
+            c.METRIC_TRACES_INCOMPLETE,
             "Traces scored without all their spans: a span's parent never arrived, or the root never did (timeout)",
-            labels=[sc.LABEL_REASON],
+            labels=[c.LABEL_REASON],
         )
         incomplete.add_metric(["missing_parent"], p.stats.traces_missing_parent)
         incomplete.add_metric(["root_never_seen"], assembly.traces_timed_out)
         yield incomplete
         truncated = CounterMetricFamily(
-            "mre_processor_content_truncated",
+            c.METRIC_CONTENT_TRUNCATED,
             "Answer, question or document text cut to its analysed size (processor/limits.py), by field",
             labels=["field"],
         )
         for field, count in sorted(CUTS.snapshot().items()):
             truncated.add_metric([field], count)
         yield truncated
-        bad = CounterMetricFamily("mre_processor_bad_input", "Malformed or invalid input, by kind", labels=["kind"])
+        bad = CounterMetricFamily(c.METRIC_BAD_INPUT, "Malformed or invalid input, by kind", labels=["kind"])
         for kind, count in sorted(BAD_INPUT.snapshot().items()):
             bad.add_metric([kind], count)
         yield bad
         ignored = CounterMetricFamily(
-            "mre_processor_ignored",
+            c.METRIC_IGNORED,
             "Application data accepted and dropped (OTLP metrics points; log records when feedback is off), by signal",
             labels=["signal"],
         )
@@ -308,23 +306,23 @@ class ForwarderHealthCollector(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         f = self._forwarder
-        sent = CounterMetricFamily("mre_forward_sent", "Items delivered downstream", labels=["signal"])
+        sent = CounterMetricFamily(c.METRIC_FORWARD_SENT, "Items delivered downstream", labels=["signal"])
         for kind, count in sorted(f.stats.sent.items()):
             sent.add_metric([kind], count)
         yield sent
         dropped = CounterMetricFamily(
-            "mre_forward_dropped", "Items not delivered, by signal and reason", labels=["signal", sc.LABEL_REASON]
+            c.METRIC_FORWARD_DROPPED, "Items not delivered, by signal and reason", labels=["signal", c.LABEL_REASON]
         )
         for (kind, reason), count in sorted(f.stats.dropped.items()):
             dropped.add_metric([kind, reason], count)
         yield dropped
-        retries = CounterMetricFamily("mre_forward_retries", "Export attempts retried after a retryable error")
+        retries = CounterMetricFamily(c.METRIC_FORWARD_RETRIES, "Export attempts retried after a retryable error")
         retries.add_metric([], f.stats.retries)
         yield retries
-        queued = GaugeMetricFamily("mre_forward_queue_items", "Items waiting to be delivered downstream")
+        queued = GaugeMetricFamily(c.METRIC_FORWARD_QUEUE_ITEMS, "Items waiting to be delivered downstream")
         queued.add_metric([], f.queued_items)
         yield queued
-        queued_bytes = GaugeMetricFamily("mre_forward_queue_bytes", "Bytes waiting to be delivered downstream")
+        queued_bytes = GaugeMetricFamily(c.METRIC_FORWARD_QUEUE_BYTES, "Bytes waiting to be delivered downstream")
         queued_bytes.add_metric([], f.queued_bytes)
         yield queued_bytes
 
@@ -336,21 +334,23 @@ class DriftCollector(Collector):
         self._monitor = monitor
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        labels = [sc.LABEL_SERVICE, sc.LABEL_MODEL, sc.LABEL_EVALUATION, "baseline"]
+        labels = [c.LABEL_SERVICE, c.LABEL_MODEL, c.LABEL_EVALUATION, "baseline"]
         families = {
             "p_value": GaugeMetricFamily(
-                "mre_drift_p_value", "Two-sample test p-value against the baseline", labels=labels
+                c.METRIC_DRIFT_P_VALUE, "Two-sample test p-value against the baseline", labels=labels
             ),
             "mean_difference": GaugeMetricFamily(
-                "mre_drift_mean_difference", "Mean score now minus the baseline's (negative is worse)", labels=labels
+                c.METRIC_DRIFT_MEAN_DIFFERENCE, "Mean score now minus the baseline's (negative is worse)", labels=labels
             ),
-            "psi": GaugeMetricFamily("mre_drift_psi", "Population stability index against the baseline", labels=labels),
+            "psi": GaugeMetricFamily(
+                c.METRIC_DRIFT_PSI, "Population stability index against the baseline", labels=labels
+            ),
             "degraded": GaugeMetricFamily(
-                "mre_drift_degraded", "1 when the scores are significantly worse than the baseline", labels=labels
+                c.METRIC_DRIFT_DEGRADED, "1 when the scores are significantly worse than the baseline", labels=labels
             ),
         }
         first_seen = GaugeMetricFamily(
-            "mre_model_first_seen_timestamp_seconds", "When a model version was first seen", labels=labels[:2]
+            c.METRIC_MODEL_FIRST_SEEN, "When a model version was first seen", labels=labels[:2]
         )
         seen: set[tuple[str, str]] = set()
         for service, model, evaluation in self._monitor.series():
@@ -371,23 +371,25 @@ class DriftCollector(Collector):
         yield from families.values()
         yield from self._questions()
         dropped = CounterMetricFamily(
-            "mre_drift_dropped", "Values not tracked because the drift monitor is at its series bound"
+            c.METRIC_DRIFT_DROPPED, "Values not tracked because the drift monitor is at its series bound"
         )
         dropped.add_metric([], self._monitor.dropped)
         yield dropped
 
     def _questions(self) -> Iterator[GaugeMetricFamily]:
-        labels = [sc.LABEL_SERVICE, sc.LABEL_MODEL, "baseline"]
+        labels = [c.LABEL_SERVICE, c.LABEL_MODEL, "baseline"]
         p_value = GaugeMetricFamily(
-            "mre_question_drift_p_value",
+            c.METRIC_QUESTION_DRIFT_P_VALUE,
             "Permutation-test p-value of the questions against the baseline",
             labels=labels,
         )
         distance = GaugeMetricFamily(
-            "mre_question_drift_distance", "1 - cosine similarity of the mean question vectors", labels=labels
+            c.METRIC_QUESTION_DRIFT_DISTANCE, "1 - cosine similarity of the mean question vectors", labels=labels
         )
         drifted = GaugeMetricFamily(
-            "mre_question_drift_detected", "1 when the questions differ significantly from the baseline", labels=labels
+            c.METRIC_QUESTION_DRIFT_DETECTED,
+            "1 when the questions differ significantly from the baseline",
+            labels=labels,
         )
         for service, model in self._monitor.question_series():
             state = self._monitor.question_state(service, model)
@@ -415,9 +417,9 @@ class CalibrationCollector(Collector):
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         counts, unmatched, pending = self._monitor.snapshot()
         verdicts = CounterMetricFamily(
-            "mre_human_verdicts",
+            c.METRIC_HUMAN_VERDICTS,
             "Human verdicts matched with the automated verdict on the same answer",
-            labels=[sc.LABEL_SERVICE, sc.LABEL_EVALUATION, "human", "automated", "agreement"],
+            labels=[c.LABEL_SERVICE, c.LABEL_EVALUATION, "human", "automated", "agreement"],
         )
         pairs = sorted({(service, evaluation) for service, evaluation, _, _ in counts})
         for service, evaluation in pairs:
@@ -430,26 +432,24 @@ class CalibrationCollector(Collector):
                     )
         yield verdicts
         lost = CounterMetricFamily(
-            "mre_human_verdicts_unmatched",
+            c.METRIC_HUMAN_VERDICTS_UNMATCHED,
             "Human verdicts with no automated verdict to compare with",
-            labels=[sc.LABEL_REASON],
+            labels=[c.LABEL_REASON],
         )
         for reason, count in sorted(unmatched.items()):
             lost.add_metric([reason], count)
         yield lost
-        waiting = GaugeMetricFamily("mre_human_verdicts_pending", "Human verdicts waiting for their trace's scores")
+        waiting = GaugeMetricFamily(c.METRIC_HUMAN_VERDICTS_PENDING, "Human verdicts waiting for their trace's scores")
         waiting.add_metric([], pending)
         yield waiting
-        labels = [sc.LABEL_SERVICE, sc.LABEL_EVALUATION]
+        labels = [c.LABEL_SERVICE, c.LABEL_EVALUATION]
         ratio = GaugeMetricFamily(
-            "mre_human_agreement_ratio", "Share of the recent human verdicts the scorer agrees with", labels=labels
+            c.METRIC_HUMAN_AGREEMENT_RATIO, "Share of the recent human verdicts the scorer agrees with", labels=labels
         )
         kappa = GaugeMetricFamily(
-            "mre_human_agreement_kappa", "Cohen's kappa of scorer and human over the recent verdicts", labels=labels
+            c.METRIC_HUMAN_AGREEMENT_KAPPA, "Cohen's kappa of scorer and human over the recent verdicts", labels=labels
         )
-        size = GaugeMetricFamily(
-            "mre_human_agreement_window_verdicts", "Human verdicts in the recent window", labels=labels
-        )
+        size = GaugeMetricFamily(c.METRIC_HUMAN_AGREEMENT_WINDOW, "Human verdicts in the recent window", labels=labels)
         for service, evaluation in self._monitor.calibrated():
             result = self._monitor.agreement(service, evaluation)
             ratio.add_metric([service, evaluation], result.ratio)

@@ -24,15 +24,23 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
-from mre.exporters import slo_conventions as c
+from mre.exporters import conventions as c
 from mre.processor.scorers import GENERATION, GUARDRAIL, RETRIEVAL, by_stage
 from mre.slo_spec import SLOFile
 from mre.slo_windows import ALERT_WINDOWS, SLI_WINDOWS
 
 DS = DataSourceRef(type_val="prometheus", uid="${datasource}")
-SLO_SEL = 'sloth_service="$service", sloth_slo=~"$slo"'
-SVC = 'service="$service"'
-SVC_MODEL = 'service="$service", model=~"$model"'
+SLO_SEL = f'{c.SLOTH_SERVICE}="$service", {c.SLOTH_SLO}=~"$slo"'
+SVC = f'{c.LABEL_SERVICE}="$service"'
+SVC_MODEL = f'{c.LABEL_SERVICE}="$service", {c.LABEL_MODEL}=~"$model"'
+
+
+def _legend(label: str, suffix: str = "") -> str:
+    """A Grafana legend naming a label's value (``{{label}}``), then ``suffix``."""
+    return "{{" + label + "}}" + (f" {suffix}" if suffix else "")
+
+
+LEGEND_SLO = _legend(c.SLOTH_SLO)
 
 
 def _q(expr: str, ref: str, legend: str = "", exemplar: bool = False) -> prometheus.Dataquery:
@@ -48,7 +56,7 @@ def _base(title: str, uid: str, tags: list[str], model_variable: bool = False, s
         .refresh("30s")
         .time("now-6h", "now")
         .with_variable(dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus"))
-        .with_variable(_variable("service", "Service", "label_values(mre_interactions_total, service)"))
+        .with_variable(_variable("service", "Service", f"label_values({c.METRIC_INTERACTIONS}_total, service)"))
         # Every mre dashboard links to the others, keeping the service, SLO and time range.
         .link(
             dashboard.DashboardLink("mre dashboards")
@@ -60,10 +68,10 @@ def _base(title: str, uid: str, tags: list[str], model_variable: bool = False, s
         )
     )
     if slo_variable:
-        query = 'label_values(slo:objective:ratio{sloth_service="$service"}, sloth_slo)'
+        query = f'label_values({c.OBJECTIVE}{{{c.SLOTH_SERVICE}="$service"}}, {c.SLOTH_SLO})'
         board = board.with_variable(_variable("slo", "SLO", query).multi(True).include_all(True))
     if model_variable:
-        query = 'label_values(mre_interactions_total{service="$service"}, model)'
+        query = f'label_values({c.METRIC_INTERACTIONS}_total{{service="$service"}}, model)'
         board = board.with_variable(_variable("model", "Model", query).multi(True).include_all(True))
     return board
 
@@ -96,8 +104,8 @@ def _status_table() -> table.Panel:
         "SLI (period)": f"1 - ({c.PERIOD_BURN_RATE}{sel} * {JOIN} {c.ERROR_BUDGET}{sel})",
         "budget left": f"{c.PERIOD_BUDGET_REMAINING}{sel}",
         "burn rate (5m)": f"{c.CURRENT_BURN_RATE}{sel}",
-        "alerts firing": f'count by ({c.LABEL_SLO}) (ALERTS{{alertstate="firing", {c.LABEL_SERVICE}="$service"}}) '
-        f"or on({c.LABEL_SLO}) 0 * max by ({c.LABEL_SLO}) ({c.OBJECTIVE}{sel})",
+        "alerts firing": f'count by ({c.SLOTH_SLO}) (ALERTS{{alertstate="firing", {c.SLOTH_SERVICE}="$service"}}) '
+        f"or on({c.SLOTH_SLO}) 0 * max by ({c.SLOTH_SLO}) ({c.OBJECTIVE}{sel})",
     }
     panel = table.Panel().title("SLO status").datasource(DS).span(24).height(7)
     rename = {}
@@ -110,8 +118,8 @@ def _status_table() -> table.Panel:
         DataTransformerConfig(
             id_val="organize",
             options={
-                "renameByName": {c.LABEL_SLO: "SLO", **rename},
-                "excludeByName": {"Time": True, c.LABEL_ID: True, c.LABEL_SERVICE: True, c.LABEL_WINDOW: True},
+                "renameByName": {c.SLOTH_SLO: "SLO", **rename},
+                "excludeByName": {"Time": True, c.SLOTH_ID: True, c.SLOTH_SERVICE: True, c.SLOTH_WINDOW: True},
             },
         )
     )
@@ -122,7 +130,7 @@ def _burn_by_window() -> timeseries.Panel:
     factor (the description lists them for a 28-day SLO)."""
     sel = f"{{{SLO_SEL}}}"
     targets = [
-        _q(f"{c.sli_error(w)}{sel} / {JOIN} {c.ERROR_BUDGET}{sel}", chr(ord("A") + i), f"{{{{sloth_slo}}}} {w}")
+        _q(f"{c.sli_error(w)}{sel} / {JOIN} {c.ERROR_BUDGET}{sel}", chr(ord("A") + i), _legend(c.SLOTH_SLO, w))
         for i, w in enumerate(SLI_WINDOWS)
     ]
     factors = ", ".join(f"{w.severity} {w.short}+{w.long} at {w.factor(28):.3g}x" for w in ALERT_WINDOWS)
@@ -152,7 +160,7 @@ def slo_overview() -> Any:
             .unit("percentunit")
             .span(6)
             .height(5)
-            .with_target(_q(f"slo:objective:ratio{{{SLO_SEL}}}", "A", "{{sloth_slo}}"))
+            .with_target(_q(f"{c.OBJECTIVE}{{{SLO_SEL}}}", "A", LEGEND_SLO))
         )
         .with_panel(
             stat.Panel()
@@ -161,7 +169,7 @@ def slo_overview() -> Any:
             .unit("percentunit")
             .span(6)
             .height(5)
-            .with_target(_q(f"1 - slo:sli_error:ratio_rate1h{{{SLO_SEL}}}", "A", "{{sloth_slo}}"))
+            .with_target(_q(f"1 - {c.sli_error('1h')}{{{SLO_SEL}}}", "A", LEGEND_SLO))
         )
         .with_panel(
             gauge.Panel()
@@ -173,12 +181,12 @@ def slo_overview() -> Any:
             .span(12)
             .height(5)
             .thresholds(dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(budget_steps))
-            .with_target(_q(f"slo:period_error_budget_remaining:ratio{{{SLO_SEL}}}", "A", "{{sloth_slo}}"))
+            .with_target(_q(f"{c.PERIOD_BUDGET_REMAINING}{{{SLO_SEL}}}", "A", LEGEND_SLO))
         )
         .with_panel(
             _ts(
                 "Error budget burn-down (last 28 days)",
-                _q(f"{c.PERIOD_BUDGET_REMAINING}{{{SLO_SEL}}}", "A", "{{sloth_slo}}"),
+                _q(f"{c.PERIOD_BUDGET_REMAINING}{{{SLO_SEL}}}", "A", LEGEND_SLO),
                 unit="percentunit",
                 span=24,
             )
@@ -187,23 +195,25 @@ def slo_overview() -> Any:
         )
         .with_row(dashboard.Row("Burn rates"))
         .with_panel(_burn_by_window())
-        .with_panel(
-            _ts("Current burn rate (5m)", _q(f"slo:current_burn_rate:ratio{{{SLO_SEL}}}", "A", "{{sloth_slo}}"))
-        )
-        .with_panel(_ts("Period burn rate", _q(f"slo:period_burn_rate:ratio{{{SLO_SEL}}}", "A", "{{sloth_slo}}")))
+        .with_panel(_ts("Current burn rate (5m)", _q(f"{c.CURRENT_BURN_RATE}{{{SLO_SEL}}}", "A", LEGEND_SLO)))
+        .with_panel(_ts("Period burn rate", _q(f"{c.PERIOD_BURN_RATE}{{{SLO_SEL}}}", "A", LEGEND_SLO)))
         .with_panel(
             _ts(
                 "SLI error ratio by window",
-                _q(f"slo:sli_error:ratio_rate5m{{{SLO_SEL}}}", "A", "{{sloth_slo}} 5m"),
-                _q(f"slo:sli_error:ratio_rate1h{{{SLO_SEL}}}", "B", "{{sloth_slo}} 1h"),
-                _q(f"slo:sli_error:ratio_rate6h{{{SLO_SEL}}}", "C", "{{sloth_slo}} 6h"),
+                _q(f"{c.sli_error('5m')}{{{SLO_SEL}}}", "A", _legend(c.SLOTH_SLO, "5m")),
+                _q(f"{c.sli_error('1h')}{{{SLO_SEL}}}", "B", _legend(c.SLOTH_SLO, "1h")),
+                _q(f"{c.sli_error('6h')}{{{SLO_SEL}}}", "C", _legend(c.SLOTH_SLO, "6h")),
                 unit="percentunit",
             )
         )
         .with_panel(
             _ts(
                 "Firing SLO alerts",
-                _q('ALERTS{alertstate="firing", sloth_service="$service"}', "A", "{{alertname}} {{sloth_severity}}"),
+                _q(
+                    f'ALERTS{{alertstate="firing", {c.SLOTH_SERVICE}="$service"}}',
+                    "A",
+                    _legend("alertname", _legend(c.SLOTH_SEVERITY)),
+                ),
             )
         )
         # Every SLO above counts only the answers it could score: how many could not, and why.
@@ -218,8 +228,8 @@ def slo_overview() -> Any:
             .thresholds(dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(coverage_steps))
             .with_target(
                 _q(
-                    f"1 - (sum(increase(mre_interactions_unscored_total{{{SVC}}}[1h])) or vector(0)) / "
-                    f"sum(increase(mre_interactions_total{{{SVC}}}[1h]))",
+                    f"1 - (sum(increase({c.METRIC_INTERACTIONS_UNSCORED}_total{{{SVC}}}[1h])) or vector(0)) / "
+                    f"sum(increase({c.METRIC_INTERACTIONS}_total{{{SVC}}}[1h]))",
                     "A",
                     "scored",
                 )
@@ -229,7 +239,7 @@ def slo_overview() -> Any:
             _ts(
                 "Unscored answers per second, by reason",
                 _q(
-                    f"sum by (reason) (rate(mre_interactions_unscored_total{{{SVC}}}[$__rate_interval]))",
+                    f"sum by (reason) (rate({c.METRIC_INTERACTIONS_UNSCORED}_total{{{SVC}}}[$__rate_interval]))",
                     "A",
                     "{{reason}}",
                 ),
@@ -240,7 +250,7 @@ def slo_overview() -> Any:
             _ts(
                 "Scorers skipped per second, by evaluation and reason",
                 _q(
-                    'sum by (evaluation, reason) (rate(mre_scorer_skipped_total{reason!="not_applicable"}'
+                    f'sum by (evaluation, reason) (rate({c.METRIC_SCORER_SKIPPED}_total{{reason!="not_applicable"}}'
                     "[$__rate_interval])) or on() vector(0)",  # none skipped: a zero line, not "no data"
                     "A",
                     "{{evaluation}}: {{reason}}",
@@ -253,8 +263,8 @@ def slo_overview() -> Any:
 
 def stages() -> Any:
     score = (
-        'sum by (evaluation) (rate(mre_evaluation_score_sum{%s, evaluation=~"%s"}[$__rate_interval])) / '
-        'sum by (evaluation) (rate(mre_evaluation_score_count{%s, evaluation=~"%s"}[$__rate_interval]))'
+        f'sum by (evaluation) (rate({c.METRIC_EVALUATION_SCORE}_sum{{%s, evaluation=~"%s"}}[$__rate_interval])) / '
+        f'sum by (evaluation) (rate({c.METRIC_EVALUATION_SCORE}_count{{%s, evaluation=~"%s"}}[$__rate_interval]))'
     )
 
     def mean(evaluations: str, ref: str) -> prometheus.Dataquery:
@@ -282,14 +292,14 @@ def stages() -> Any:
             _ts(
                 "Faithfulness distribution (p10, p50)",
                 _q(
-                    f"histogram_quantile(0.1, sum by (le) (rate(mre_evaluation_score_bucket{{{SVC_MODEL}, "
+                    f"histogram_quantile(0.1, sum by (le) (rate({c.METRIC_EVALUATION_SCORE}_bucket{{{SVC_MODEL}, "
                     f'evaluation="faithfulness"}}[$__rate_interval])))',
                     "A",
                     "p10",
                     exemplar=True,
                 ),
                 _q(
-                    f"histogram_quantile(0.5, sum by (le) (rate(mre_evaluation_score_bucket{{{SVC_MODEL}, "
+                    f"histogram_quantile(0.5, sum by (le) (rate({c.METRIC_EVALUATION_SCORE}_bucket{{{SVC_MODEL}, "
                     f'evaluation="faithfulness"}}[$__rate_interval])))',
                     "B",
                     "p50",
@@ -303,7 +313,9 @@ def stages() -> Any:
         .with_panel(
             _ts(
                 "Judge escalations by decision",
-                _q("sum by (decision) (rate(mre_judge_decisions_total[$__rate_interval]))", "A", "{{decision}}"),
+                _q(
+                    f"sum by (decision) (rate({c.METRIC_JUDGE_DECISIONS}_total[$__rate_interval]))", "A", "{{decision}}"
+                ),
             )
         )
     )
@@ -315,15 +327,15 @@ def failures() -> Any:
         .with_panel(
             _ts(
                 "Failures by cause",
-                _q(f"sum by (cause) (rate(mre_failures_total{{{SVC}}}[$__rate_interval]))", "A", "{{cause}}"),
+                _q(f"sum by (cause) (rate({c.METRIC_FAILURES}_total{{{SVC}}}[$__rate_interval]))", "A", "{{cause}}"),
             )
         )
         .with_panel(
             _ts(
                 "Share of answers failing an SLO",
                 _q(
-                    f"sum(rate(mre_failures_total{{{SVC}}}[$__rate_interval])) / "
-                    f"sum(rate(mre_interactions_total{{{SVC}}}[$__rate_interval]))",
+                    f"sum(rate({c.METRIC_FAILURES}_total{{{SVC}}}[$__rate_interval])) / "
+                    f"sum(rate({c.METRIC_INTERACTIONS}_total{{{SVC}}}[$__rate_interval]))",
                     "A",
                     "failing",
                 ),
@@ -334,7 +346,7 @@ def failures() -> Any:
             _ts(
                 "Bad SLO events by SLO",
                 _q(
-                    f'sum by (slo) (rate(mre_slo_events_total{{{SVC}, outcome="bad"}}[$__rate_interval]))',
+                    f'sum by (slo) (rate({c.METRIC_SLO_EVENTS}_total{{{SVC}, outcome="bad"}}[$__rate_interval]))',
                     "A",
                     "{{slo}}",
                 ),
@@ -352,15 +364,15 @@ def _model_first_seen() -> dashboard.AnnotationQuery:
         .datasource(DS)
         .enable(True)
         .icon_color("orange")
-        .expr(f"time() - mre_model_first_seen_timestamp_seconds{{{SVC}}} < 300 >= 0")
+        .expr(f"time() - {c.METRIC_MODEL_FIRST_SEEN}{{{SVC}}} < 300 >= 0")
     )
 
 
 def models() -> Any:
     drift_legend = "{{model}} {{evaluation}} ({{baseline}})"
     agreement = (
-        f'sum by (evaluation) (increase(mre_human_verdicts_total{{{SVC}, agreement="agree"}}[1d])) / '
-        f"sum by (evaluation) (increase(mre_human_verdicts_total{{{SVC}}}[1d]))"
+        f'sum by (evaluation) (increase({c.METRIC_HUMAN_VERDICTS}_total{{{SVC}, agreement="agree"}}[1d])) / '
+        f"sum by (evaluation) (increase({c.METRIC_HUMAN_VERDICTS}_total{{{SVC}}}[1d]))"
     )
     return (
         _base("mre · models side by side", "mre-models", ["drift"], model_variable=True)
@@ -369,15 +381,19 @@ def models() -> Any:
         .with_panel(
             _ts(
                 "Answers per second by model",
-                _q(f"sum by (model) (rate(mre_interactions_total{{{SVC_MODEL}}}[$__rate_interval]))", "A", "{{model}}"),
+                _q(
+                    f"sum by (model) (rate({c.METRIC_INTERACTIONS}_total{{{SVC_MODEL}}}[$__rate_interval]))",
+                    "A",
+                    "{{model}}",
+                ),
             )
         )
         .with_panel(
             _ts(
                 "Faithfulness (mean) by model",
                 _q(
-                    f'sum by (model) (rate(mre_evaluation_score_sum{{{SVC_MODEL}, evaluation="faithfulness"}}'
-                    f"[$__rate_interval])) / sum by (model) (rate(mre_evaluation_score_count{{{SVC_MODEL}, "
+                    f'sum by (model) (rate({c.METRIC_EVALUATION_SCORE}_sum{{{SVC_MODEL}, evaluation="faithfulness"}}'
+                    f"[$__rate_interval])) / sum by (model) (rate({c.METRIC_EVALUATION_SCORE}_count{{{SVC_MODEL}, "
                     f'evaluation="faithfulness"}}[$__rate_interval]))',
                     "A",
                     "{{model}}",
@@ -390,8 +406,9 @@ def models() -> Any:
             _ts(
                 "Bad SLO events share by model",
                 _q(
-                    f'sum by (model) (rate(mre_slo_events_total{{{SVC_MODEL}, outcome="bad"}}[$__rate_interval]))'
-                    f" / sum by (model) (rate(mre_slo_events_total{{{SVC_MODEL}}}[$__rate_interval]))",
+                    f'sum by (model) (rate({c.METRIC_SLO_EVENTS}_total{{{SVC_MODEL}, outcome="bad"}}'
+                    "[$__rate_interval]))"
+                    f" / sum by (model) (rate({c.METRIC_SLO_EVENTS}_total{{{SVC_MODEL}}}[$__rate_interval]))",
                     "A",
                     "{{model}}",
                 ),
@@ -402,20 +419,24 @@ def models() -> Any:
         .with_panel(
             _ts(
                 "Mean score now minus the baseline's (negative is worse)",
-                _q(f"mre_drift_mean_difference{{{SVC_MODEL}}}", "A", drift_legend),
+                _q(f"{c.METRIC_DRIFT_MEAN_DIFFERENCE}{{{SVC_MODEL}}}", "A", drift_legend),
             )
         )
         .with_panel(
             _ts(
                 "Flagged: scores worse / question mix changed",
-                _q(f"max by (model, evaluation) (mre_drift_degraded{{{SVC_MODEL}}})", "A", "{{model}} {{evaluation}}"),
-                _q(f"max by (model) (mre_question_drift_detected{{{SVC_MODEL}}})", "B", "{{model}} questions"),
+                _q(
+                    f"max by (model, evaluation) ({c.METRIC_DRIFT_DEGRADED}{{{SVC_MODEL}}})",
+                    "A",
+                    "{{model}} {{evaluation}}",
+                ),
+                _q(f"max by (model) ({c.METRIC_QUESTION_DRIFT_DETECTED}{{{SVC_MODEL}}})", "B", "{{model}} questions"),
             )
         )
         .with_panel(
             _ts(
                 "Question mix distance to the baseline (1 - cosine)",
-                _q(f"mre_question_drift_distance{{{SVC_MODEL}}}", "A", "{{model}} ({{baseline}})"),
+                _q(f"{c.METRIC_QUESTION_DRIFT_DISTANCE}{{{SVC_MODEL}}}", "A", "{{model}} ({{baseline}})"),
             )
         )
         .with_row(dashboard.Row("Human calibration"))
@@ -430,12 +451,16 @@ def models() -> Any:
             _ts(
                 "Human verdicts per hour: scorer passed what people failed",
                 _q(
-                    f'sum by (evaluation) (increase(mre_human_verdicts_total{{{SVC}, human="fail", automated="pass"}}'
-                    "[1h]))",
+                    f"sum by (evaluation) (increase({c.METRIC_HUMAN_VERDICTS}_total"
+                    f'{{{SVC}, human="fail", automated="pass"}}[1h]))',
                     "A",
                     "{{evaluation}} missed",
                 ),
-                _q(f"sum by (evaluation) (increase(mre_human_verdicts_total{{{SVC}}}[1h]))", "B", "{{evaluation}} all"),
+                _q(
+                    f"sum by (evaluation) (increase({c.METRIC_HUMAN_VERDICTS}_total{{{SVC}}}[1h]))",
+                    "B",
+                    "{{evaluation}} all",
+                ),
             )
         )
     )
@@ -447,9 +472,9 @@ def processor_health() -> Any:
         .with_panel(
             _ts(
                 "Spans received / dropped per second",
-                _q("sum(rate(mre_processor_spans_received_total[$__rate_interval]))", "A", "received"),
+                _q(f"sum(rate({c.METRIC_SPANS_RECEIVED}_total[$__rate_interval]))", "A", "received"),
                 _q(
-                    "sum by (reason) (rate(mre_processor_spans_dropped_total[$__rate_interval]))",
+                    f"sum by (reason) (rate({c.METRIC_SPANS_DROPPED}_total[$__rate_interval]))",
                     "B",
                     "dropped {{reason}}",
                 ),
@@ -458,21 +483,21 @@ def processor_health() -> Any:
         .with_panel(
             _ts(
                 "Pending traces and queued spans",
-                _q("sum(mre_processor_traces_pending)", "A", "pending traces"),
-                _q("sum(mre_processor_queue_spans)", "B", "queued spans"),
+                _q(f"sum({c.METRIC_TRACES_PENDING})", "A", "pending traces"),
+                _q(f"sum({c.METRIC_QUEUE_SPANS})", "B", "queued spans"),
             )
         )
         .with_panel(
             _ts(
                 "Scoring latency (p50, p99)",
                 _q(
-                    "histogram_quantile(0.5, sum by (le) (rate(mre_processor_scoring_duration_seconds_bucket"
+                    f"histogram_quantile(0.5, sum by (le) (rate({c.METRIC_SCORING_DURATION}_bucket"
                     "[$__rate_interval])))",
                     "A",
                     "p50",
                 ),
                 _q(
-                    "histogram_quantile(0.99, sum by (le) (rate(mre_processor_scoring_duration_seconds_bucket"
+                    f"histogram_quantile(0.99, sum by (le) (rate({c.METRIC_SCORING_DURATION}_bucket"
                     "[$__rate_interval])))",
                     "B",
                     "p99",
@@ -483,14 +508,14 @@ def processor_health() -> Any:
         .with_panel(
             _ts(
                 "Bad input by kind",
-                _q("sum by (kind) (rate(mre_processor_bad_input_total[$__rate_interval]))", "A", "{{kind}}"),
+                _q(f"sum by (kind) (rate({c.METRIC_BAD_INPUT}_total[$__rate_interval]))", "A", "{{kind}}"),
             )
         )
         .with_panel(
             _ts(
                 "Traces scored incomplete, by reason",
                 _q(
-                    "sum by (reason) (rate(mre_processor_traces_incomplete_total[$__rate_interval]))",
+                    f"sum by (reason) (rate({c.METRIC_TRACES_INCOMPLETE}_total[$__rate_interval]))",
                     "A",
                     "{{reason}}",
                 ),

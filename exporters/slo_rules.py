@@ -2,7 +2,7 @@
 alerts with factors derived from each SLO's period (:mod:`mre.slo_windows`), dead-SLI alerts, drift
 and human-calibration alerts.
 
-Rule and label names are Sloth's (:mod:`mre.exporters.slo_conventions`), so Sloth's Grafana
+Rule and label names are Sloth's (:mod:`mre.exporters.conventions`), so Sloth's Grafana
 dashboards read them too. Three things differ from Sloth, each because Sloth's rule is wrong on the
 traffic an LLM service has:
 
@@ -21,8 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mre import semconv as sc
-from mre.exporters import slo_conventions as c
+from mre.exporters import conventions as c
 from mre.slo_spec import SLOFile, SLOSpec
 from mre.slo_windows import PAGE, REPORT_WINDOWS, SLI_WINDOWS, TICKET, windows
 
@@ -32,10 +31,10 @@ WINDOW_TEMPLATE = "{{.window}}"  # Sloth's placeholder in an events SLI's querie
 RUNBOOK_BY_CAUSE = {
     "context": "Retrieval is the problem (stale, unapproved, conflicting or irrelevant sources): check index "
     "freshness, recent re-indexing and the freshness/conflicting_sources scores; roll back the index if it changed.",
-    "generation": "Good context, unfaithful answers: compare mre_evaluation_score by model (a new model version?), "
-    "recent prompt changes and temperature; pin the previous model if the change is recent.",
+    "generation": f"Good context, unfaithful answers: compare {c.METRIC_EVALUATION_SCORE} by model "
+    "(a new model version?), recent prompt changes and temperature; pin the previous model if the change is recent.",
     "harness": "A guardrail passed what the scores reject: check the guardrail's configuration and verdicts "
-    '(mre_failures_total{cause="harness"}) and any post-processing step.',
+    f'({c.METRIC_FAILURES}_total{{cause="harness"}}) and any post-processing step.',
     "coverage": "Questions nothing in the corpus answers are being answered anyway: check the abstention instruction "
     "and which topics are missing from the corpus.",
     "abstention": "Needless abstentions: retrieval finds the answer but the model declines; check the prompt's "
@@ -54,7 +53,7 @@ def slo_id(file: SLOFile, spec: SLOSpec) -> str:
 
 
 def sloth_labels(file: SLOFile, spec: SLOSpec) -> dict[str, str]:
-    return {c.LABEL_ID: slo_id(file, spec), c.LABEL_SERVICE: file.service, c.LABEL_SLO: spec.slo.name}
+    return {c.SLOTH_ID: slo_id(file, spec), c.SLOTH_SERVICE: file.service, c.SLOTH_SLO: spec.slo.name}
 
 
 def _base_labels(file: SLOFile, spec: SLOSpec) -> dict[str, str]:
@@ -63,7 +62,7 @@ def _base_labels(file: SLOFile, spec: SLOSpec) -> dict[str, str]:
 
 def event_labels(file: SLOFile, spec: SLOSpec) -> dict[str, str]:
     """The ``mre_slo_events_total`` labels that select this SLO's events (before ``outcome``)."""
-    return {sc.LABEL_SERVICE: file.service, sc.LABEL_SLO: spec.slo.name, **spec.filters}
+    return {c.LABEL_SERVICE: file.service, c.LABEL_SLO: spec.slo.name, **spec.filters}
 
 
 def sli_queries(file: SLOFile, spec: SLOSpec) -> tuple[str, str]:
@@ -71,7 +70,7 @@ def sli_queries(file: SLOFile, spec: SLOSpec) -> tuple[str, str]:
     if spec.external is not None:
         return spec.external.error_query, spec.external.total_query
     labels = event_labels(file, spec)
-    bad = selector({**labels, sc.LABEL_OUTCOME: "bad"})
+    bad = selector({**labels, c.LABEL_OUTCOME: "bad"})
     return (
         f"sum(rate({c.EVENTS_METRIC}{bad}[{WINDOW_TEMPLATE}]))",
         f"sum(rate({c.EVENTS_METRIC}{selector(labels)}[{WINDOW_TEMPLATE}]))",
@@ -97,10 +96,10 @@ def sli_rules(file: SLOFile, spec: SLOSpec) -> list[dict[str, Any]]:
         {
             "record": c.bad_events_rate("5m"),
             "expr": _bad_or_zero(bad5, total5) + "\n",
-            "labels": {**base, c.LABEL_WINDOW: "5m"},
+            "labels": {**base, c.SLOTH_WINDOW: "5m"},
         }
     )
-    rules.append({"record": c.events_rate("5m"), "expr": total5 + "\n", "labels": {**base, c.LABEL_WINDOW: "5m"}})
+    rules.append({"record": c.events_rate("5m"), "expr": total5 + "\n", "labels": {**base, c.SLOTH_WINDOW: "5m"}})
     for window in SLI_WINDOWS:
         bad, total = _at(bad_q, window), _at(total_q, window)
         rules.append(
@@ -108,7 +107,7 @@ def sli_rules(file: SLOFile, spec: SLOSpec) -> list[dict[str, Any]]:
                 "record": c.sli_error(window),
                 # "> 0": a window without events has no ratio (no data), never 0/0 = NaN.
                 "expr": f"{_bad_or_zero(bad, total)}\n/\n({total} > 0)\n",
-                "labels": {**base, c.LABEL_WINDOW: window},
+                "labels": {**base, c.SLOTH_WINDOW: window},
             }
         )
     period = f"{spec.slo.window_days}d"
@@ -118,9 +117,9 @@ def sli_rules(file: SLOFile, spec: SLOSpec) -> list[dict[str, Any]]:
             {
                 "record": c.sli_error(window),
                 # Traffic-weighted: all bad events of the window over all its events.
-                "expr": f"sum_over_time({c.bad_events_rate('5m')}{sel}[{window}])\n/ ignoring ({c.LABEL_WINDOW})\n"
+                "expr": f"sum_over_time({c.bad_events_rate('5m')}{sel}[{window}])\n/ ignoring ({c.SLOTH_WINDOW})\n"
                 f"(sum_over_time({c.events_rate('5m')}{sel}[{window}]) > 0)\n",
-                "labels": {**base, c.LABEL_WINDOW: window},
+                "labels": {**base, c.SLOTH_WINDOW: window},
             }
         )
     return rules
@@ -151,10 +150,10 @@ def meta_rules(file: SLOFile, spec: SLOSpec) -> list[dict[str, Any]]:
             "expr": "vector(1)",
             "labels": {
                 **base,
-                c.LABEL_MODE: "mre",
-                c.LABEL_OBJECTIVE: f"{spec.slo.objective * 100:g}",
-                "mre_evaluation": spec.slo.scorer,
-                "mre_threshold": f"{spec.slo.threshold:g}",
+                c.SLOTH_MODE: "mre",
+                c.SLOTH_OBJECTIVE: f"{spec.slo.objective * 100:g}",
+                c.LABEL_RULE_EVALUATION: spec.slo.scorer,
+                c.LABEL_RULE_THRESHOLD: f"{spec.slo.threshold:g}",
             },
         },
     ]
@@ -171,7 +170,7 @@ def _annotations(file: SLOFile, spec: SLOSpec, severity: str, terms: list[tuple[
     spend = ", ".join(f"{factor:.3g}x over {long} and {short}" for short, long, factor in terms)
     annotations = {
         "summary": f"{file.service}: the {spec.slo.name} SLO burns its error budget too fast ({severity})",
-        "title": f"({severity}) {{{{$labels.{c.LABEL_SERVICE}}}}} {{{{$labels.{c.LABEL_SLO}}}}} "
+        "title": f"({severity}) {{{{$labels.{c.SLOTH_SERVICE}}}}} {{{{$labels.{c.SLOTH_SLO}}}}} "
         "SLO error budget burn rate is too fast.",
         "description": (routing.runbook + "\n" if routing.runbook else "")
         + f"Error ratio above the budget ({budget:g}) times {spend}.\n",
@@ -181,8 +180,8 @@ def _annotations(file: SLOFile, spec: SLOSpec, severity: str, terms: list[tuple[
             f"- {k}: {v}" for k, v in RUNBOOK_BY_CAUSE.items()
         )
         window = CAUSE_WINDOW[severity]
-        labels = selector({sc.LABEL_SERVICE: file.service, sc.LABEL_SLO: spec.slo.name})
-        query = f"topk(1, sum by ({sc.LABEL_CAUSE}) (increase({c.SLO_FAILURES_METRIC}{labels}[{window}])))"
+        labels = selector({c.LABEL_SERVICE: file.service, c.LABEL_SLO: spec.slo.name})
+        query = f"topk(1, sum by ({c.LABEL_CAUSE}) (increase({c.SLO_FAILURES_METRIC}{labels}[{window}])))"
         # Evaluated when the alert fires: the cause that dominates this SLO's own failures.
         annotations["dominant_cause"] = _query_annotation(query, "{{ with first . }}{{ .Labels.cause }}{{ end }}")
     if routing.runbook_url:
@@ -203,15 +202,15 @@ def alert_rules(file: SLOFile, spec: SLOSpec) -> list[dict[str, Any]]:
         if extra is None:
             continue
         expr = "\nor\n".join(
-            f"(\n    max({c.sli_error(short)}{sel} > ({factor!r} * {budget!r})) without ({c.LABEL_WINDOW})\n"
-            f"    and\n    max({c.sli_error(long)}{sel} > ({factor!r} * {budget!r})) without ({c.LABEL_WINDOW})\n)"
+            f"(\n    max({c.sli_error(short)}{sel} > ({factor!r} * {budget!r})) without ({c.SLOTH_WINDOW})\n"
+            f"    and\n    max({c.sli_error(long)}{sel} > ({factor!r} * {budget!r})) without ({c.SLOTH_WINDOW})\n)"
             for short, long, factor in terms
         )
         rules.append(
             {
                 "alert": routing.name,
                 "expr": expr + "\n",
-                "labels": {**file.labels, **spec.labels, **routing.labels, **extra, c.LABEL_SEVERITY: severity},
+                "labels": {**file.labels, **spec.labels, **routing.labels, **extra, c.SLOTH_SEVERITY: severity},
                 "annotations": _annotations(file, spec, severity, terms),
             }
         )
@@ -231,8 +230,8 @@ def no_data_rules(file: SLOFile, spec: SLOSpec) -> list[dict[str, Any]]:
     after = _duration(spec.no_data_minutes)
     events = f"{c.EVENTS_METRIC}{selector(event_labels(file, spec))}"
     answers = {
-        sc.LABEL_SERVICE: file.service,
-        **({sc.LABEL_MODEL: spec.filters["model"]} if "model" in spec.filters else {}),
+        c.LABEL_SERVICE: file.service,
+        **({c.LABEL_MODEL: spec.filters["model"]} if "model" in spec.filters else {}),
     }
     routing = spec.alerting
     labels = {
@@ -251,8 +250,9 @@ def no_data_rules(file: SLOFile, spec: SLOSpec) -> list[dict[str, Any]]:
             "labels": labels,
             "annotations": {
                 "summary": f"{file.service}: the {spec.slo.name} SLO has no events at all: it measures nothing",
-                "description": "No mre_slo_events_total series for this SLO: mre is not scraped, the service sends no "
-                "traces to it, or no answer could ever be scored for it (mre_scorer_skipped_total says why).",
+                "description": f"No {c.METRIC_SLO_EVENTS}_total series for this SLO: mre is not scraped, the "
+                "service sends no traces to it, or no answer could ever be scored for it "
+                f"({c.METRIC_SCORER_SKIPPED}_total says why).",
                 **extra,
             },
         },
@@ -265,7 +265,7 @@ def no_data_rules(file: SLOFile, spec: SLOSpec) -> list[dict[str, Any]]:
             "annotations": {
                 "summary": f"{file.service}: answers are scored but the {spec.slo.name} SLO got no event for {after}",
                 "description": "The service still answers, but nothing counts for this SLO: read "
-                "mre_scorer_skipped_total and mre_interactions_unscored_total by reason.",
+                f"{c.METRIC_SCORER_SKIPPED}_total and {c.METRIC_INTERACTIONS_UNSCORED}_total by reason.",
                 **extra,
             },
         },
@@ -277,9 +277,10 @@ def drift_rules(file: SLOFile) -> dict[str, Any]:
     baseline for ten minutes is a ticket; whether the questions changed too is in its annotation, so
     the on-call engineer tells a model change from a change in what users ask. A change in the
     question mix alone is information."""
-    svc = selector({sc.LABEL_SERVICE: file.service})
+    svc = selector({c.LABEL_SERVICE: file.service})
     inputs = (
-        '{{ with printf "max(mre_question_drift_detected{service=%q, model=%q})" $labels.service $labels.model '
+        f'{{{{ with printf "max({c.METRIC_QUESTION_DRIFT_DETECTED}{{service=%q, model=%q}})" '
+        "$labels.service $labels.model "
         "| query }}{{ with first . }}{{ if eq .Value 1.0 }}changed: read the score drift with the new mix of "
         "questions in mind{{ else }}unchanged: the model answers the same questions worse{{ end }}{{ end }}"
         "{{ else }}not measured yet{{ end }}"
@@ -289,7 +290,7 @@ def drift_rules(file: SLOFile) -> dict[str, Any]:
         "rules": [
             {
                 "alert": "ModelBehaviourDegraded",
-                "expr": f"max by (service, model, evaluation, baseline) (mre_drift_degraded{svc}) == 1",
+                "expr": f"max by (service, model, evaluation, baseline) ({c.METRIC_DRIFT_DEGRADED}{svc}) == 1",
                 "for": "10m",
                 "labels": {**file.labels, "severity": "ticket"},
                 "annotations": {
@@ -302,7 +303,7 @@ def drift_rules(file: SLOFile) -> dict[str, Any]:
             },
             {
                 "alert": "QuestionMixChanged",
-                "expr": f"max by (service, model, baseline) (mre_question_drift_detected{svc}) == 1",
+                "expr": f"max by (service, model, baseline) ({c.METRIC_QUESTION_DRIFT_DETECTED}{svc}) == 1",
                 "for": "30m",
                 "labels": {**file.labels, "severity": "info"},
                 "annotations": {
@@ -324,7 +325,7 @@ def calibration_rules(file: SLOFile) -> dict[str, Any]:
     window = f"{cal.window_days}d"
     metric = f'{c.HUMAN_VERDICTS_METRIC}{{service="{file.service}"'
     ratio, count = f"mre:human_agreement:ratio_{window}", f"mre:human_verdicts:increase_{window}"
-    svc = selector({sc.LABEL_SERVICE: file.service})
+    svc = selector({c.LABEL_SERVICE: file.service})
     return {
         "name": f"mre-calibration-{file.service}",
         "rules": [
@@ -348,7 +349,7 @@ def calibration_rules(file: SLOFile) -> dict[str, Any]:
                 "annotations": {
                     "summary": "{{ $labels.evaluation }} agrees with only {{ $value | humanizePercentage }} of the "
                     f"human verdicts over {window} (minimum {cal.min_agreement:.0%})",
-                    "description": "Read the disagreeing traces (mre_human_verdicts_total by human/automated); "
+                    "description": f"Read the disagreeing traces ({c.METRIC_HUMAN_VERDICTS}_total by human/automated); "
                     "if people are right, recalibrate the scorer's threshold or add a judge; if the scorer is, "
                     "brief the reviewers.",
                 },
@@ -373,7 +374,7 @@ def calibration_rules(file: SLOFile) -> dict[str, Any]:
 def processor_rules(file: SLOFile) -> dict[str, Any]:
     """The pipeline itself: traces scored without all their spans (split across replicas by a
     trace-unaware load balancer, or roots that never arrive) make every SLO read partial answers."""
-    incomplete = "sum(rate(mre_processor_traces_incomplete_total[15m]))"
+    incomplete = f"sum(rate({c.METRIC_TRACES_INCOMPLETE}_total[15m]))"
     scored = f"sum(rate({c.INTERACTIONS_METRIC}[15m]))"
     return {
         "name": "mre-processor-health",
@@ -385,7 +386,7 @@ def processor_rules(file: SLOFile) -> dict[str, Any]:
                 "labels": {**file.labels, c.LABEL_SEVERITY_PLAIN: TICKET},
                 "annotations": {
                     "summary": "{{ $value | humanizePercentage }} of traces are scored without all their spans",
-                    "description": "mre_processor_traces_incomplete_total by reason: root_never_seen means the "
+                    "description": f"{c.METRIC_TRACES_INCOMPLETE}_total by reason: root_never_seen means the "
                     "traces' roots went elsewhere (route by trace id: the collector's loadbalancing exporter with "
                     "routing_key traceID, never a round-robin balancer) or arrive after --trace-timeout; "
                     "missing_parent means an instrumentation does not export some spans.",

@@ -7,12 +7,14 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
+from mre.exporters import conventions as c
+
 QUERIES = {
-    "objective": "slo:objective:ratio",
-    "sli_error_1h": "slo:sli_error:ratio_rate1h",
-    "budget_remaining": "slo:period_error_budget_remaining:ratio",
-    "burn_rate_5m": "slo:current_burn_rate:ratio",
-    "burn_rate_period": "slo:period_burn_rate:ratio",
+    "objective": c.OBJECTIVE,
+    "sli_error_1h": c.sli_error("1h"),
+    "budget_remaining": c.PERIOD_BUDGET_REMAINING,
+    "burn_rate_5m": c.CURRENT_BURN_RATE,
+    "burn_rate_period": c.PERIOD_BURN_RATE,
 }
 
 

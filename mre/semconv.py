@@ -87,26 +87,3 @@ MRE_FAILURE_CAUSE: Final = "mre.failure.cause"
 
 # --- environment ------------------------------------------------------------------------------
 ENV_CAPTURE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
-
-# --- Prometheus metric names (prefix mre_) ----------------------------------------------------
-METRIC_INTERACTIONS: Final = "mre_interactions"  # counter, exposed as mre_interactions_total
-METRIC_EVALUATION_SCORE: Final = "mre_evaluation_score"  # histogram
-METRIC_SLO_EVENTS: Final = "mre_slo_events"  # counter, exposed as mre_slo_events_total
-METRIC_FAILURES: Final = "mre_failures"  # counter, exposed as mre_failures_total
-# Bad events of each SLO by the triaged cause of their answer: what a burning SLO's alert names.
-METRIC_SLO_FAILURES: Final = "mre_slo_failures"  # counter, exposed as mre_slo_failures_total
-# Answers not fully scored, by reason (mre.processor.coverage); scorers that gave no score, by reason.
-METRIC_INTERACTIONS_UNSCORED: Final = "mre_interactions_unscored"
-METRIC_SCORER_SKIPPED: Final = "mre_scorer_skipped"
-METRIC_SPANS_RECEIVED: Final = "mre_processor_spans_received"
-METRIC_SPANS_DROPPED: Final = "mre_processor_spans_dropped"
-METRIC_TRACES_PENDING: Final = "mre_processor_traces_pending"
-METRIC_SCORING_DURATION: Final = "mre_processor_scoring_duration_seconds"
-LABEL_SERVICE: Final = "service"
-LABEL_MODEL: Final = "model"
-LABEL_EVALUATION: Final = "evaluation"
-LABEL_SLO: Final = "slo"
-LABEL_OUTCOME: Final = "outcome"
-LABEL_REASON: Final = "reason"
-LABEL_CAUSE: Final = "cause"
-LABEL_ROUTE: Final = "route"

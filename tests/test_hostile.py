@@ -22,6 +22,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from prometheus_client import CollectorRegistry, generate_latest
 
 from mre import semconv as sc
+from mre.exporters import conventions as c
 from mre.exporters.forward import DROP_QUEUE_FULL, DROP_TOO_LARGE, OtlpForwarder
 from mre.exporters.prometheus import PrometheusSink
 from mre.exporters.serve import RunningService, start_service
@@ -269,14 +270,14 @@ def test_a_megabyte_service_name_becomes_a_short_label() -> None:
 
 def test_the_product_of_labels_is_bounded_per_family_and_the_overflow_counted() -> None:
     registry = CollectorRegistry()
-    sink = PrometheusSink(registry, max_series={sc.METRIC_SLO_EVENTS: 100, sc.METRIC_INTERACTIONS: 50})
+    sink = PrometheusSink(registry, max_series={c.METRIC_SLO_EVENTS: 100, c.METRIC_INTERACTIONS: 50})
     for i in range(2_000):
         sink.on_evaluation(_evaluation(f"svc{i % 50}", f"model{i % 47}", f"route{i % 43}", trace=i + 1))
     families = {f.name: f for f in registry.collect()}
     slo_series = {tuple(sorted(s.labels.items())) for s in families["mre_slo_events"].samples}
     assert len(slo_series) <= 100 + 2  # the bound plus the overflow set's two outcomes
     overflow = {s.labels["metric"]: s.value for s in families["mre_metrics_series_overflow"].samples}
-    assert overflow[sc.METRIC_SLO_EVENTS] > 0 and overflow[sc.METRIC_INTERACTIONS] > 0
+    assert overflow[c.METRIC_SLO_EVENTS] > 0 and overflow[c.METRIC_INTERACTIONS] > 0
     # Every event is still counted: in its own series or in the overflow set.
     total = sum(s.value for s in families["mre_slo_events"].samples if s.name.endswith("_total"))
     assert total == 2_000

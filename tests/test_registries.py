@@ -260,3 +260,53 @@ def test_a_scorer_may_only_read_one_registered_before_it_that_reads_nothing() ->
             scorers.ScorerSpec("tone4", tone, (), scorers.GENERATION, "", reads=("confidence_calibration",))
         )
     assert "tone3" not in scorers.registry() and "tone4" not in scorers.registry()
+
+
+def _conventions_metrics() -> set[str]:
+    from mre.exporters import conventions
+
+    return {v for k, v in vars(conventions).items() if k.startswith("METRIC_") and isinstance(v, str)}
+
+
+def _family(name: str, known: set[str]) -> str | None:
+    for suffix in ("_total", "_bucket", "_sum", "_count", "_created", ""):
+        base = name.removesuffix(suffix) if suffix else name
+        if (not suffix or name.endswith(suffix)) and base in known:
+            return base
+    return None
+
+
+def test_every_metric_mre_exposes_is_named_in_the_conventions_module() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from mre.exporters.serve import start_service
+    from mre.processor.service import ServiceConfig
+
+    registry = CollectorRegistry()
+    running = start_service(
+        ServiceConfig(listen="127.0.0.1:0", listen_http=None),
+        metrics="127.0.0.1:0",
+        forward="127.0.0.1:9",  # never reached: only its health families are read
+        registry=registry,
+    )
+    try:
+        exposed = {family.name for family in registry.collect()}
+    finally:
+        running.stop(drain_timeout_s=1)
+    known = _conventions_metrics()
+    mre_families = {name for name in exposed if name.startswith("mre_")}
+    assert len(mre_families) > 30
+    assert {name for name in mre_families if _family(name, known) is None} == set()
+
+
+def test_every_metric_the_rules_and_dashboards_query_is_one_mre_exposes() -> None:
+    import re
+    from pathlib import Path
+
+    known = _conventions_metrics()
+    queried = set()
+    for path in (Path(__file__).resolve().parent.parent / "dashboards").rglob("*"):
+        if path.suffix in (".json", ".yaml", ".yml"):
+            queried |= set(re.findall(r"\bmre_[a-z_]+", path.read_text()))
+    labels = {"mre_evaluation", "mre_threshold"}  # the SLI rules' own labels, not metrics
+    assert queried - labels and {q for q in queried - labels if _family(q, known) is None} == set()
