@@ -25,6 +25,7 @@ import numpy as np
 
 from mre.processor.baselines import BASELINES
 from mre.processor.offline import read_examples
+from mre.processor.scorers._context import sentence_index
 from mre.processor.scorers.faithfulness import answer_evidence, claim_verdicts, contradicts
 from mre.processor.scorers.faithfulness_evidence import FEATURES
 from mre.processor.scorers.faithfulness_model import MODEL_PATH, FaithfulnessModel
@@ -62,8 +63,9 @@ def load(path: Path) -> Labelled:
     rows, flags = [], []
     for e in labelled:
         answer, contexts = e.interaction.answer or "", tuple(e.interaction.contexts or ())
-        rows.append(answer_evidence(answer, contexts))  # what the scorer reads
-        flags.append(any(contradicts(v) for v in claim_verdicts(answer, contexts)))
+        index = sentence_index(contexts)
+        rows.append(answer_evidence(answer, contexts, index))  # what the scorer reads
+        flags.append(any(contradicts(v) for v in claim_verdicts(answer, index)))
     return Labelled(
         x=np.array(rows, float).reshape(-1, len(FEATURES)),
         y=np.array([1.0 if e.faithful else 0.0 for e in labelled]),

@@ -14,6 +14,7 @@ from mre.processor.coverage import SCORE_NAME as COVERAGE_SCORE
 from mre.processor.coverage import CoverageLog, coverage_score, skip_reason, unscored_reason
 from mre.processor.judges.cascade import ESCALATED, Cascade
 from mre.processor.scorers import NEEDS, Scorer, default_scorers, reads_of
+from mre.processor.scorers.analysis import analysing
 from mre.processor.triage import triage
 from mre.slo import SLO, evaluate_slos
 from mre.slo_spec import default_slos
@@ -71,16 +72,18 @@ class ScoringPipeline:
         started = time.perf_counter()
         scores: dict[str, Score] = {}
         skipped: dict[str, str] = {}
-        for name, scorer in self.scorers.items():
-            self._run(name, scorer, interaction, scores, skipped, deferred)
+        with analysing(interaction):  # each interaction analysed once, for all its scorers
+            for name, scorer in self.scorers.items():
+                self._run(name, scorer, interaction, scores, skipped, deferred)
         return self._conclude(interaction, scores, skipped, time.perf_counter() - started)
 
     def scores_of(self, interaction: Interaction) -> dict[str, Score]:
         """The scorers' scores alone, as :meth:`score` runs them (no coverage, outcomes or cause)."""
         scores: dict[str, Score] = {}
         skipped: dict[str, str] = {}
-        for name, scorer in self.scorers.items():
-            self._run(name, scorer, interaction, scores, skipped)
+        with analysing(interaction):
+            for name, scorer in self.scorers.items():
+                self._run(name, scorer, interaction, scores, skipped)
         return scores
 
     def _run(
@@ -134,9 +137,10 @@ class ScoringPipeline:
         scores = {k: v for k, v in evaluation.scores.items() if k != COVERAGE_SCORE}
         scores.update(replacements)
         skipped = dict(evaluation.skipped)
-        for name, reads in self._reads.items():
-            if not replacements.keys().isdisjoint(reads):  # it read a provisional score: read the verdict
-                self._run(name, self.scorers[name], evaluation.interaction, scores, skipped)
+        with analysing(evaluation.interaction):
+            for name, reads in self._reads.items():
+                if not replacements.keys().isdisjoint(reads):  # it read a provisional score: read the verdict
+                    self._run(name, self.scorers[name], evaluation.interaction, scores, skipped)
         return self._conclude(
             evaluation.interaction, scores, skipped, evaluation.duration_s + time.perf_counter() - started
         )

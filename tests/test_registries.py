@@ -310,3 +310,35 @@ def test_every_metric_the_rules_and_dashboards_query_is_one_mre_exposes() -> Non
             queried |= set(re.findall(r"\bmre_[a-z_]+", path.read_text()))
     labels = {"mre_evaluation", "mre_threshold"}  # the SLI rules' own labels, not metrics
     assert queried - labels and {q for q in queried - labels if _family(q, known) is None} == set()
+
+
+def test_each_interaction_is_analysed_once_for_all_its_scorers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from mre.processor.pipeline import ScoringPipeline
+
+    # the modules (the package exports the scorer function under the module's name)
+    faithfulness = importlib.import_module("mre.processor.scorers.faithfulness")
+    _context = importlib.import_module("mre.processor.scorers._context")
+    counts = {"verdicts": 0, "index": 0}
+    real_verdicts, real_index = faithfulness.claim_verdicts, _context.sentence_index
+
+    def counted_verdicts(*args):  # type: ignore[no-untyped-def]
+        counts["verdicts"] += 1
+        return real_verdicts(*args)
+
+    def counted_index(*args):  # type: ignore[no-untyped-def]
+        counts["index"] += 1
+        return real_index(*args)
+
+    monkeypatch.setattr(faithfulness, "claim_verdicts", counted_verdicts)
+    monkeypatch.setattr(_context, "sentence_index", counted_index)
+    interaction = _rag("Customers may request a refund within 30 days of delivery.")
+    scores = ScoringPipeline(slos=()).score(interaction).scores
+    # faithfulness, calibration and the scorers that ask which documents the answer rests on
+    # (lost_in_the_middle, chunk_boundary, citations, freshness, ...) all read one set of verdicts.
+    assert {"faithfulness", "confidence_calibration", "chunk_boundary", "abstention"} <= set(scores)
+    assert counts == {"verdicts": 1, "index": 1}
+    # Nothing of it outlives the interaction: scored again, it is analysed again.
+    ScoringPipeline(slos=()).score(interaction)
+    assert counts == {"verdicts": 2, "index": 2}

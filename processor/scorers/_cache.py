@@ -1,4 +1,6 @@
-"""Memoization of the text analysis the scorers share, bounded in entries *and* in characters.
+"""Memoization of per-text analysis (a document's sentences and units, a sentence's analysis), bounded
+in entries *and* in characters. What one interaction's scorers share is its analysis
+(``analysis.InteractionAnalysis``), never these: they only spare recomputing texts that recur.
 
 Retrieved chunks recur across answers, so their sentences are analysed once; but an entry bound
 alone lets distinct large texts (hostile or not) hold gigabytes. Each cache here holds at most

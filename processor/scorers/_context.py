@@ -1,4 +1,5 @@
-"""The retrieved context cut into scoring units, built once per interaction and shared by scorers."""
+"""The retrieved context cut into scoring units and indexed by sentence: per document text once (chunks
+recur across answers), and per interaction once (its analysis holds them for every scorer)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mre.model import Interaction
 from mre.processor import limits
 from mre.processor.baselines import STOP_WORDS, tokens
 from mre.processor.scorers._cache import text_cache
+from mre.processor.scorers.analysis import analysis_of
 from mre.processor.scorers.text import Analysis, Quantity, analyze, split_sentences, strip_citations
 
 
@@ -60,8 +63,7 @@ class ContextUnits:
         return len(self.units)
 
 
-@text_cache(max_entries=512, max_chars=8_000_000)
-def _units_cached(contexts: tuple[str, ...]) -> ContextUnits:
+def context_units(contexts: Sequence[str]) -> ContextUnits:
     """Every document's units, at most MAX_UNITS in all (the first documents first: retrieval ranks
     them); the cut is counted."""
     per_doc = [_document_units(text) for text in contexts]
@@ -73,8 +75,15 @@ def _units_cached(contexts: tuple[str, ...]) -> ContextUnits:
     return ContextUnits(units, docs)
 
 
-def context_units(contexts: Sequence[str]) -> ContextUnits:
-    return _units_cached(tuple(contexts))
+def units_of(interaction: Interaction) -> ContextUnits | None:
+    """The units of the interaction's context, built once for all its scorers (None: not captured)."""
+    analysis = analysis_of(interaction)
+
+    def build() -> ContextUnits | None:
+        contexts = analysis.contexts
+        return None if contexts is None else context_units(contexts)
+
+    return analysis.part("context_units", build)
 
 
 # Aligning a claim: source sentences are ranked by shared word prefixes (five letters merge the
@@ -172,8 +181,8 @@ def _union(sentences: Sequence[str], analyses: Sequence[Analysis]) -> Unit:
     )
 
 
-@text_cache(max_entries=1_024, max_chars=8_000_000)
-def _index(contexts: tuple[str, ...]) -> SentenceIndex:
+def sentence_index(contexts: Sequence[str]) -> SentenceIndex:
+    """Every document's sentences (split and tokenized once per text), at most MAX_UNITS in all."""
     sentences: list[str] = []
     words: list[frozenset[str]] = []
     keys: list[frozenset[str]] = []
@@ -198,6 +207,13 @@ def _index(contexts: tuple[str, ...]) -> SentenceIndex:
     return SentenceIndex(tuple(sentences), tuple(words), tuple(keys), tuple(docs), frozenset(numbers), frozenset(rest))
 
 
-def sentence_index(contexts: Sequence[str]) -> SentenceIndex:
-    """Cached per context: the faithfulness evidence and the claim checks read the same index."""
-    return _index(tuple(contexts))
+def index_of(interaction: Interaction) -> SentenceIndex | None:
+    """The sentence index of the interaction's context, built once: the faithfulness evidence, the
+    claim checks and the NLI judge read the same one (None: not captured)."""
+    analysis = analysis_of(interaction)
+
+    def build() -> SentenceIndex | None:
+        contexts = analysis.contexts
+        return None if contexts is None else sentence_index(contexts)
+
+    return analysis.part("sentence_index", build)

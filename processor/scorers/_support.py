@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mre.model import Document, Interaction
-from mre.processor.scorers.faithfulness import ClaimVerdict, claim_verdicts
-from mre.processor.scorers.text import is_abstention
+from mre.processor.scorers.analysis import analysis_of
+from mre.processor.scorers.faithfulness import ClaimVerdict, verdicts_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,13 +19,17 @@ class Support:
 
 def support(interaction: Interaction) -> Support | None:
     """None when the answer or the documents' text was not captured, or the answer abstains."""
-    docs = interaction.documents
-    answer = interaction.answer
-    if docs is None or answer is None or is_abstention(answer):
+    analysis = analysis_of(interaction)
+    return analysis.part("support", lambda: _support(interaction))
+
+
+def _support(interaction: Interaction) -> Support | None:
+    docs = analysis_of(interaction).documents
+    verdicts = verdicts_of(interaction)  # checked against exactly these documents' text, in order
+    if docs is None or verdicts is None:
         return None
     with_text = tuple(d for d in docs if d.content)
     if not with_text:
         return None
-    verdicts = claim_verdicts(answer, tuple(d.content or "" for d in with_text))
     used = frozenset(v.source_doc for v in verdicts if v.source_doc is not None)
     return Support(with_text, verdicts, used)

@@ -7,9 +7,12 @@ although nothing retrieved answers the question: a coverage failure) and ``needl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from mre.model import Interaction, Score
-from mre.processor.scorers._context import best_coverage, context_units
-from mre.processor.scorers.text import is_abstention, question_terms
+from mre.processor.scorers._context import ContextUnits, best_coverage, context_units, units_of
+from mre.processor.scorers.analysis import analysis_of
+from mre.processor.scorers.text import question_terms
 
 NAME = "abstention"
 # Share of the question's key terms that one context unit must hold for the context to answer it.
@@ -21,19 +24,19 @@ UNSUPPORTED_ANSWER = "unsupported_answer"
 NEEDLESS_ABSTENTION = "needless_abstention"
 
 
-def answerability(question: str, contexts: list[str]) -> float:
+def answerability(question: str, contexts: Sequence[str], units: ContextUnits | None = None) -> float:
     asked = question_terms(question)
     if not asked or not contexts:
         return 0.0
-    return best_coverage(asked, context_units(contexts).units)
+    return best_coverage(asked, (units if units is not None else context_units(contexts)).units)
 
 
 def abstention(interaction: Interaction) -> Score | None:
-    question, answer, contexts = interaction.question, interaction.answer, interaction.contexts
+    question, answer, contexts = interaction.question, interaction.answer, analysis_of(interaction).contexts
     if question is None or answer is None or contexts is None:
         return None
-    abstained = is_abstention(answer)
-    support = answerability(question, contexts)
+    abstained = analysis_of(interaction).abstains
+    support = answerability(question, contexts, units_of(interaction))
     answerable = support >= ANSWERABLE_AT
     if abstained:
         label = NEEDLESS_ABSTENTION if answerable else CORRECT_ABSTENTION

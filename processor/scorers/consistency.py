@@ -14,7 +14,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from mre.model import Interaction, Score
-from mre.processor.scorers.text import is_abstention, quantities, question_terms
+from mre.processor.scorers.analysis import analysis_of
+from mre.processor.scorers.text import quantities, question_terms
 
 _ENTITY = re.compile(r"\b[A-Z][a-z]++(?:[ \t]{1,3}+[A-Z][a-z]++)*+\b")  # bounded, possessive: linear
 
@@ -42,7 +43,7 @@ class ConsistencyScorer:
 
     def __call__(self, interaction: Interaction) -> Score | None:
         question, answer = interaction.question, interaction.answer
-        if question is None or answer is None or is_abstention(answer):
+        if question is None or answer is None or analysis_of(interaction).abstains:
             return None
         key = question_terms(question)
         if not key:

@@ -17,15 +17,14 @@ from dataclasses import dataclass, replace
 
 from mre.model import Interaction, Score
 from mre.processor import limits
-from mre.processor.scorers._cache import text_cache
-from mre.processor.scorers._context import ContextUnits, SentenceIndex, Unit, sentence_index
+from mre.processor.scorers._context import ContextUnits, SentenceIndex, Unit, index_of
+from mre.processor.scorers.analysis import analysis_of
 from mre.processor.scorers.faithfulness_evidence import FEATURES, SENTENCE_RE, overlap_evidence
 from mre.processor.scorers.faithfulness_model import shipped_model
 from mre.processor.scorers.text import (
     NEGATIONS,
     Quantity,
     analyze,
-    is_abstention,
     quantity_supported,
     quantity_values,
     split_sentences,
@@ -192,11 +191,23 @@ def _fmt(q: Quantity) -> str:
     return f"{value} {q.unit}" if q.unit else value
 
 
-@text_cache(max_entries=2_048, max_chars=8_000_000)
-def claim_verdicts(answer: str, contexts: tuple[str, ...]) -> tuple[ClaimVerdict, ...]:
-    """Cached: several scorers ask which claims rest on which document."""
-    index = sentence_index(contexts)
+def claim_verdicts(answer: str, index: SentenceIndex) -> tuple[ClaimVerdict, ...]:
+    """Each claim of ``answer`` checked against the context sentences it aligns to."""
     return tuple(_check_aligned(c, index) for c in claims(answer))
+
+
+def verdicts_of(interaction: Interaction) -> tuple[ClaimVerdict, ...] | None:
+    """The interaction's claim verdicts, checked once for every scorer that asks which claims rest on
+    which document (None: answer or context not captured, or the answer abstains)."""
+    analysis = analysis_of(interaction)
+
+    def build() -> tuple[ClaimVerdict, ...] | None:
+        answer, index = interaction.answer, index_of(interaction)
+        if answer is None or index is None or analysis.abstains:
+            return None
+        return claim_verdicts(answer, index)
+
+    return analysis.part("claim_verdicts", build)
 
 
 def _check_aligned(claim: str, index: SentenceIndex) -> ClaimVerdict:
@@ -208,30 +219,29 @@ def _check_aligned(claim: str, index: SentenceIndex) -> ClaimVerdict:
     return check_claim(claim, index.aligned(claim, windows=True))
 
 
-def answer_evidence(answer: str, contexts: Sequence[str]) -> tuple[float, float, float, float]:
+def answer_evidence(
+    answer: str, contexts: Sequence[str], index: SentenceIndex | None = None
+) -> tuple[float, float, float, float]:
     """The overlap evidence of the answer without citation markers and lead-ins ("Per the policy,
     ..."), which claim nothing about the world. Every other sentence stays: in dialogue, chit-chat the
     source does not bear out is itself evidence (dropping it costs BEGIN its ranking)."""
     sentences = SENTENCE_RE.split(strip_citations(answer))
-    return overlap_evidence("\n".join(_LEAD_IN_RE.sub("", s, count=1) for s in sentences), contexts)
+    return overlap_evidence("\n".join(_LEAD_IN_RE.sub("", s, count=1) for s in sentences), contexts, index)
 
 
 def faithfulness(interaction: Interaction) -> Score | None:
-    contexts = interaction.contexts
-    answer = interaction.answer
-    if contexts is None or answer is None or is_abstention(answer):
-        return None  # not captured, or nothing claimed
-    return _faithfulness(answer, tuple(contexts))
+    """None when the answer or its context was not captured, or the answer claims nothing."""
+    return analysis_of(interaction).part(NAME, lambda: _faithfulness(interaction))
 
 
-@text_cache(max_entries=1_024, max_chars=8_000_000)  # calibration asks again for the same answer
-def _faithfulness(answer: str, contexts: tuple[str, ...]) -> Score | None:
-    verdicts = claim_verdicts(answer, contexts)  # split the answer into claims once, for every scorer
-    if not verdicts:
+def _faithfulness(interaction: Interaction) -> Score | None:
+    verdicts = verdicts_of(interaction)  # the answer split into claims once, for every scorer
+    contexts, index, answer = analysis_of(interaction).contexts, index_of(interaction), interaction.answer
+    if not verdicts or contexts is None or index is None or answer is None:
         return None
     # The value is the model's P(faithful) from the overlap evidence, lowered when a structured check
     # finds a contradiction; the claim verdicts name what is wrong (label, explanation, details).
-    evidence = answer_evidence(answer, contexts)
+    evidence = answer_evidence(answer, contexts, index)
     contradictions = [v for v in verdicts if contradicts(v)]
     model = shipped_model()
     value = model.probability(evidence, contradicted=bool(contradictions))

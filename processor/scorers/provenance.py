@@ -13,6 +13,7 @@ from mre.metadata import META_FAMILY, PROMPT_SOURCE
 from mre.model import Document, Interaction, Score
 from mre.processor.scorers._context import context_units
 from mre.processor.scorers._support import Support, support
+from mre.processor.scorers.analysis import analysis_of
 from mre.processor.scorers.faithfulness import check_claim
 from mre.processor.scorers.text import split_sentences
 
@@ -133,7 +134,7 @@ def freshness(interaction: Interaction, max_age_days: float | None = MAX_AGE_DAY
 
     A source is superseded when its metadata says so (``superseded_by``, a ``status``) and also when a
     newer version of the same document was retrieved beside it (re-indexing often appends)."""
-    docs = interaction.documents
+    docs = analysis_of(interaction).documents
     if not docs:
         return None
     if not any(
@@ -219,7 +220,7 @@ def _allowed(acl: Any, principal: str) -> bool:
 def permission_leak(interaction: Interaction) -> Score | None:
     """0 when a document whose ACL excludes the requesting principal was used in the answer; 0.5 when
     one was only retrieved. None when the principal or the ACLs were not captured."""
-    docs = interaction.documents
+    docs = analysis_of(interaction).documents
     if interaction.principal is None or not docs or not any(sc.META_ACL in d.metadata for d in docs):
         return None
     used = _used(support(interaction))
@@ -240,7 +241,7 @@ def permission_leak(interaction: Interaction) -> Score | None:
 
 def citations(interaction: Interaction) -> Score | None:
     """Share of citations ``[doc-id]`` that name a retrieved document which supports the sentence."""
-    answer, docs = interaction.answer, interaction.documents
+    answer, docs = interaction.answer, analysis_of(interaction).documents
     if answer is None or docs is None:
         return None
     by_id: Mapping[str, Document] = {d.id: d for d in docs}

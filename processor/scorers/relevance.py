@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from mre.model import Interaction, Score
 from mre.processor.scorers._context import coverage
-from mre.processor.scorers.text import content_terms, is_abstention, question_terms
+from mre.processor.scorers.analysis import analysis_of
+from mre.processor.scorers.text import content_terms, question_terms
 
 NAME = "answer_relevance"
 RELEVANT_AT = 0.5
@@ -16,7 +17,7 @@ RELEVANT_AT = 0.5
 
 def answer_relevance(interaction: Interaction) -> Score | None:
     question, answer = interaction.question, interaction.answer
-    if question is None or answer is None or is_abstention(answer):
+    if question is None or answer is None or analysis_of(interaction).abstains:
         return None
     asked = question_terms(question)
     if not asked:

@@ -8,6 +8,7 @@ import re
 from mre.model import Interaction, Score
 from mre.processor.scorers._context import coverage
 from mre.processor.scorers._support import support
+from mre.processor.scorers.analysis import analysis_of
 from mre.processor.scorers.text import analyze, question_terms
 
 RELEVANT_AT = 0.5  # share of the question's key terms a document must hold to count as relevant
@@ -21,7 +22,7 @@ _CONNECTIVE_START = re.compile(
 
 def context_precision(interaction: Interaction) -> Score | None:
     """Average precision over the ranked documents: relevant documents should come first."""
-    docs = interaction.documents
+    docs = analysis_of(interaction).documents
     if interaction.question is None or docs is None:
         return None
     asked = question_terms(interaction.question)
@@ -93,7 +94,7 @@ def chunk_boundary(interaction: Interaction) -> Score | None:
 
 def context_overload(interaction: Interaction, window_tokens: int = DEFAULT_WINDOW_TOKENS) -> Score | None:
     """The retrieved text filled most of the window, or a document was marked truncated."""
-    docs = interaction.documents
+    docs = analysis_of(interaction).documents
     if docs is None:
         return None
     texts = [d.content for d in docs if d.content]

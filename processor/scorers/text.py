@@ -546,7 +546,6 @@ _ABSTAIN_RE = re.compile(
 )
 
 
-@text_cache(max_entries=4_096, max_chars=4_000_000)
 def is_abstention(answer: str) -> bool:
     """An answer that declines to answer. Only the opening of the answer counts: a long answer that
     mentions a gap in passing still answers."""

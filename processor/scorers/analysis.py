@@ -1,0 +1,84 @@
+"""Each interaction analysed once: what the scorers read of one answer (its documents and contexts,
+the sentence index and units of its context, its claims' verdicts, the documents it rests on, its
+faithfulness), computed on first use and handed to every scorer of that interaction.
+
+The pipeline opens one :class:`InteractionAnalysis` per interaction (:func:`analysing`) for as long
+as it scores it; a scorer reads it with :func:`analysis_of`. A scorer called on its own (a test,
+``mre eval`` of one scorer) gets a fresh analysis for that call. Nothing per interaction outlives
+the interaction: the only caches across interactions are the per-text ones of recurring chunks
+(``_cache.text_cache``), which are a speed-up, never the channel between scorers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+from mre.model import Document, Interaction
+from mre.processor.scorers.text import is_abstention
+
+T = TypeVar("T")
+
+_CURRENT: ContextVar[InteractionAnalysis | None] = ContextVar("mre_interaction_analysis", default=None)
+
+
+class InteractionAnalysis:
+    """One interaction's shared readings, each built once (``part``)."""
+
+    __slots__ = ("_parts", "interaction")
+
+    def __init__(self, interaction: Interaction) -> None:
+        self.interaction = interaction
+        self._parts: dict[str, Any] = {}
+
+    def part(self, name: str, build: Callable[[], T]) -> T:
+        """The reading ``name`` of this interaction, built by ``build`` the first time it is asked for."""
+        parts = self._parts
+        if name in parts:
+            return parts[name]
+        value = parts[name] = build()
+        return value
+
+    @property
+    def documents(self) -> list[Document] | None:
+        return self.part("documents", lambda: self.interaction.documents)
+
+    @property
+    def contexts(self) -> tuple[str, ...] | None:
+        """The captured documents' text (:attr:`Interaction.contexts`), as a tuple."""
+
+        def build() -> tuple[str, ...] | None:
+            docs = self.documents
+            if docs is None:
+                return None
+            texts = tuple(d.content for d in docs if d.content)
+            return None if docs and not texts else texts
+
+        return self.part("contexts", build)
+
+    @property
+    def abstains(self) -> bool:
+        """Whether the answer declines to answer (False when no answer was captured)."""
+        answer = self.interaction.answer
+        return self.part("abstains", lambda: answer is not None and is_abstention(answer))
+
+
+def analysis_of(interaction: Interaction) -> InteractionAnalysis:
+    """The analysis the pipeline holds for ``interaction``, or a fresh one for a call on its own."""
+    current = _CURRENT.get()
+    if current is not None and current.interaction is interaction:
+        return current
+    return InteractionAnalysis(interaction)
+
+
+@contextmanager
+def analysing(interaction: Interaction) -> Iterator[InteractionAnalysis]:
+    """Hold one analysis of ``interaction`` while its scorers run."""
+    analysis = InteractionAnalysis(interaction)
+    token = _CURRENT.set(analysis)
+    try:
+        yield analysis
+    finally:
+        _CURRENT.reset(token)
