@@ -52,6 +52,11 @@ def _evaluation(model: str, value: float) -> Evaluation:
     return Evaluation(interaction, {"faithfulness": Score("faithfulness", float(value), "x")})
 
 
+def _feed(monitor: DriftMonitor, model: str, values: np.ndarray) -> None:
+    for value in values:
+        monitor.on_evaluation(_evaluation(model, value))
+
+
 def test_a_new_model_version_is_compared_with_the_previous_one() -> None:
     rng = np.random.default_rng(3)
     monitor = DriftMonitor(window=500, min_samples=100, alpha=0.01, min_effect=0.02, clock=lambda: 1000.0)
@@ -85,10 +90,8 @@ def test_drift_statistics_are_exported_as_metrics() -> None:
 
     rng = np.random.default_rng(9)
     monitor = DriftMonitor(window=400, min_samples=100, clock=lambda: 42.0)
-    for value in faithfulness_scores(rng, 400):
-        monitor.on_evaluation(_evaluation("v1", value))
-    for value in faithfulness_scores(rng, 200, shift=-0.15):
-        monitor.on_evaluation(_evaluation("v2", value))
+    _feed(monitor, "v1", faithfulness_scores(rng, 400))
+    _feed(monitor, "v2", faithfulness_scores(rng, 200, shift=-0.15))
     registry = CollectorRegistry()
     registry.register(DriftCollector(monitor))
     labels = {"service": "shop", "model": "v2", "evaluation": "faithfulness", "baseline": "previous_model"}
@@ -160,10 +163,8 @@ def test_a_comparison_is_reused_until_scores_arrive_and_redone_when_either_side_
     monkeypatch.setattr(drift, "compare", lambda a, b: calls.append(1) or real(a, b))
     rng = np.random.default_rng(5)
     monitor = DriftMonitor(window=500, min_samples=100, clock=lambda: 1000.0)
-    for value in faithfulness_scores(rng, 300):
-        monitor.on_evaluation(_evaluation("model-v1", value))
-    for value in faithfulness_scores(rng, 200, shift=-0.2):
-        monitor.on_evaluation(_evaluation("model-v2", value))
+    _feed(monitor, "model-v1", faithfulness_scores(rng, 300))
+    _feed(monitor, "model-v2", faithfulness_scores(rng, 200, shift=-0.2))
     first = monitor.state("shop", "model-v2", "faithfulness")
     for _ in range(5):  # scrapes with no new scores read the result
         assert monitor.state("shop", "model-v2", "faithfulness") == first

@@ -44,24 +44,16 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from mre.processor.baselines import BASELINES
-    from mre.processor.offline import InvalidLine, evaluate, read_examples
+    from mre.processor.offline import evaluate
     from mre.processor.scorers import default_scorers
 
     BASELINE_NAMES = tuple(BASELINES)
     err, out = Console(stderr=True), Console()
     path = Path(args.file)
-    try:
-        with path.open(encoding="utf-8") as handle:
-            examples, skipped = read_examples(handle, skip_invalid=args.skip_invalid)
-    except OSError as exc:
-        print(f"mre eval: cannot read {path}: {exc.strerror}", file=sys.stderr)
+    read = _read(path, args.skip_invalid)
+    if read is None:
         return 2
-    except UnicodeDecodeError as exc:
-        print(f"mre eval: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})", file=sys.stderr)
-        return 2
-    except InvalidLine as exc:
-        print(f"mre eval: {path}: {exc} (pass --skip-invalid to skip such lines)", file=sys.stderr)
-        return 2
+    examples, skipped = read
     if not examples:
         print(
             f"mre eval: {path}: no valid example to score" + (f" ({len(skipped)} invalid)" if skipped else ""),
@@ -152,24 +144,16 @@ def gate_command(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from mre.processor.gate import QUESTION_ALPHA, gate, question_mix
-    from mre.processor.offline import InvalidLine, evaluate, read_examples
+    from mre.processor.offline import evaluate
 
     runs = {}
     questions: dict[str, list[str]] = {}
     for label in ("baseline", "candidate"):
         path = Path(getattr(args, label))
-        try:
-            with path.open(encoding="utf-8") as handle:
-                examples, _ = read_examples(handle, skip_invalid=args.skip_invalid)
-        except OSError as exc:
-            print(f"mre eval: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        read = _read(path, args.skip_invalid)
+        if read is None:
             return 2
-        except UnicodeDecodeError as exc:
-            print(f"mre eval: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})", file=sys.stderr)
-            return 2
-        except InvalidLine as exc:
-            print(f"mre eval: {path}: {exc} (pass --skip-invalid to skip such lines)", file=sys.stderr)
-            return 2
+        examples, _ = read
         if not examples:
             print(f"mre eval: {path}: no valid example to compare ({label} is empty)", file=sys.stderr)
             return 2
@@ -227,3 +211,22 @@ def gate_command(args: argparse.Namespace) -> int:
             encoding="utf-8",
         )
     return 1 if any(r.regression for r in results) else 0
+
+
+def _read(path: Path, skip_invalid: bool) -> tuple[list[Any], list[Any]] | None:
+    """The file's examples and skipped lines, or None once the reason it cannot be read is printed."""
+    from mre.processor.offline import InvalidLine, read_examples
+
+    try:
+        with path.open(encoding="utf-8") as handle:
+            examples, skipped = read_examples(handle, skip_invalid=skip_invalid)
+    except OSError as exc:
+        print(f"mre eval: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return None
+    except UnicodeDecodeError as exc:
+        print(f"mre eval: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})", file=sys.stderr)
+        return None
+    except InvalidLine as exc:
+        print(f"mre eval: {path}: {exc} (pass --skip-invalid to skip such lines)", file=sys.stderr)
+        return None
+    return list(examples), list(skipped)
