@@ -4,9 +4,9 @@ faithfulness), computed on first use and handed to every scorer of that interact
 
 The pipeline opens one :class:`InteractionAnalysis` per interaction (:func:`analysing`) for as long
 as it scores it; a scorer reads it with :func:`analysis_of`. A scorer called on its own (a test,
-``mre eval`` of one scorer) gets a fresh analysis for that call. Nothing per interaction outlives
-the interaction: the only caches across interactions are the per-text ones of recurring chunks
-(``_cache.text_cache``), which are a speed-up, never the channel between scorers.
+``mre eval`` of one scorer) gets a fresh analysis, held until another interaction is analysed.
+Nothing per interaction is shared across interactions: the only caches across them are the per-text
+ones of recurring chunks (``_cache.text_cache``), a speed-up, never the channel between scorers.
 """
 
 from __future__ import annotations
@@ -66,11 +66,15 @@ class InteractionAnalysis:
 
 
 def analysis_of(interaction: Interaction) -> InteractionAnalysis:
-    """The analysis the pipeline holds for ``interaction``, or a fresh one for a call on its own."""
+    """The analysis held for ``interaction``: the pipeline's while it scores it; for a scorer called on
+    its own, a fresh one, kept (in this context) until another interaction is analysed, so that what
+    that scorer asks of its parts (faithfulness asks the verdicts, which ask the index) is built once."""
     current = _CURRENT.get()
     if current is not None and current.interaction is interaction:
         return current
-    return InteractionAnalysis(interaction)
+    analysis = InteractionAnalysis(interaction)
+    _CURRENT.set(analysis)
+    return analysis
 
 
 @contextmanager
