@@ -22,7 +22,15 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from mre.instrumentation._redaction import set_redactor
-from mre.instrumentation._settings import capture_content, checking, set_default_capture
+from mre.instrumentation._settings import (
+    Settings,
+    capture_content,
+    checking,
+    configure,
+    restore,
+    set_default_capture,
+    settings,
+)
 from mre.instrumentation._stages import (
     GenerationStep,
     GuardrailStep,
@@ -59,15 +67,19 @@ def instrument(
     *,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
-    capture_content: bool = True,
+    capture_content: bool | None = None,
     redact: bool | Callable[[str], str] = False,
     libraries: list[str] | None = None,
 ) -> list[str]:
     """Instrument every supported library that is installed; returns the names instrumented.
 
+    Content is captured (scoring needs the text) unless ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``
+    says otherwise; ``capture_content=True/False`` decides in code, over the environment.
     ``redact=True`` masks PII and secrets with typed placeholders before anything is recorded;
     a callable ``str -> str`` is used as the redaction hook instead."""
-    set_default_capture(capture_content)
+    set_default_capture(True)
+    if capture_content is not None:
+        configure(capture_content=capture_content)
     if redact is True:
         set_redactor(redactor())
     elif callable(redact):
@@ -106,15 +118,19 @@ __all__ = [
     "GenerationStep",
     "GuardrailStep",
     "RetrievalStep",
+    "Settings",
     "capture_content",
     "checking",
+    "configure",
     "generation",
     "guardrail",
     "guardrail_check",
     "instrument",
+    "restore",
     "retrieval",
     "retriever",
     "set_default_capture",
     "set_redactor",
+    "settings",
     "uninstrument",
 ]

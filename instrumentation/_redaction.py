@@ -8,10 +8,12 @@ former from the environment. A failing hook drops the text instead of recording 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable
 
+from mre.instrumentation._settings import configure, settings
 from mre.redaction import redactor
 
 logger = logging.getLogger("mre.instrumentation")
@@ -20,26 +22,23 @@ ENV_REDACT = "MRE_REDACT"
 DROPPED = "[REDACTION FAILED]"
 
 
-class _Hook:
-    current: Callable[[str], str] | None = None
-    from_env_checked = False
-
-
 def set_redactor(hook: Callable[[str], str] | None) -> None:
-    _Hook.current = hook
-    _Hook.from_env_checked = True
+    """Set in code: wins over ``MRE_REDACT`` (``None`` turns redaction off)."""
+    configure(redactor=hook, redact_explicit=True)
 
 
-def _from_env() -> None:
-    _Hook.from_env_checked = True
-    if os.environ.get(ENV_REDACT, "").strip().lower() in ("builtin", "true", "1", "yes"):
-        _Hook.current = redactor()
+@functools.lru_cache(maxsize=4)
+def _env_redactor(raw: str) -> Callable[[str], str] | None:
+    return redactor() if raw.strip().lower() in ("builtin", "true", "1", "yes") else None
+
+
+def _hook() -> Callable[[str], str] | None:
+    current = settings()
+    return current.redactor if current.redact_explicit else _env_redactor(os.environ.get(ENV_REDACT, ""))
 
 
 def redact(text: str) -> str:
-    if not _Hook.from_env_checked:
-        _from_env()
-    hook = _Hook.current
+    hook = _hook()
     if hook is None:
         return text
     try:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import logging
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 from mre import semconv as sc
-from mre.metadata import ENV_METADATA_KEYS, metadata_keys_from_env
+from mre.metadata import ENV_METADATA_KEYS, parse_metadata_keys
 
 logger = logging.getLogger(__name__)
 
@@ -17,41 +21,76 @@ _ON = frozenset({"true", "1", "yes", "span_only", "span_and_event"})
 _OFF = frozenset({"false", "0", "no", "no_content", "event_only"})
 
 
-class _Settings:
-    """Module state on purpose: the manual API and every instrumentor must agree on one switch."""
+@dataclass(frozen=True)
+class Settings:
+    """What every instrumentor and the manual API read: one immutable value, replaced whole
+    (:func:`configure`), so a span never sees half of a change. Each setting resolves
+    explicit (set in code) > environment > default."""
 
-    default_capture: bool = False  # semconv default; mre's instrument() and distro turn it on
-    warned: set[str] = set()  # noqa: RUF012
+    capture_content: bool | None = None  # explicit; None: OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
+    default_capture: bool = False  # semconv's default; mre's instrument() and distro turn it on
+    redactor: Callable[[str], str] | None = None  # explicit hook; else MRE_REDACT=builtin
+    redact_explicit: bool = False  # whether ``redactor`` was set in code (None then means: no redaction)
+    metadata_keys: Mapping[str, str] | None = None  # explicit; None: MRE_METADATA_KEYS
+
+
+_current = Settings()
+_lock = threading.Lock()
+_warned: set[str] = set()  # unknown capture values already warned about (once each)
+
+
+def settings() -> Settings:
+    return _current
+
+
+def configure(**changes: Any) -> Settings:
+    """Replace the settings with ``changes`` applied (``dataclasses.replace``); returns the new ones."""
+    global _current
+    with _lock:
+        _current = replace(_current, **changes)
+        return _current
+
+
+def restore(previous: Settings) -> None:
+    """Put back settings read earlier with :func:`settings` (tests, scoped changes)."""
+    global _current
+    with _lock:
+        _current = previous
 
 
 def set_default_capture(enabled: bool) -> None:
-    _Settings.default_capture = enabled
+    """The default the environment can override (mre's distro and instrument() turn it on)."""
+    configure(default_capture=enabled)
 
 
 def capture_content() -> bool:
     """Whether prompts, completions, queries and documents go on spans.
 
-    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` wins when set (true/false, or the
-    experimental modes: SPAN_ONLY and SPAN_AND_EVENT capture, NO_CONTENT and EVENT_ONLY do not: we do
-    not emit content events). An unknown value warns once and uses the default.
+    Set in code (``instrument(capture_content=...)``) it is that; else
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` when set (true/false, or the experimental
+    modes: SPAN_ONLY and SPAN_AND_EVENT capture, NO_CONTENT and EVENT_ONLY do not: we do not emit
+    content events); else the default. An unknown value warns once and uses the default.
     """
+    current = _current
+    if current.capture_content is not None:
+        return current.capture_content
     raw = os.environ.get(sc.ENV_CAPTURE_CONTENT)
     if raw is None or not raw.strip():
-        return _Settings.default_capture
+        return current.default_capture
     value = raw.strip().lower()
     if value in _ON:
         return True
     if value in _OFF:
         return False
-    if value not in _Settings.warned:
-        _Settings.warned.add(value)
+    if value not in _warned:
+        _warned.add(value)
         logger.warning(
             "%s=%r is not one of true, false, NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT; using %s",
             sc.ENV_CAPTURE_CONTENT,
             raw,
-            _Settings.default_capture,
+            current.default_capture,
         )
-    return _Settings.default_capture
+    return current.default_capture
 
 
 _GUARDRAIL_TARGET: contextvars.ContextVar[str | None] = contextvars.ContextVar("mre_guardrail_target", default=None)
@@ -80,20 +119,22 @@ def checking(target: str) -> Iterator[None]:
 # Metadata keys reliability scoring reads, mapped from the names an index actually uses, e.g.
 # MRE_METADATA_KEYS="updated_at=last_modified,acl=allowed_groups,superseded_by=replaced_by"
 # (mre.metadata; the processor applies the same mapping to every dialect).
-class _MetadataKeys:
-    mapping: dict[str, str] | None = None
-
-
-def set_metadata_keys(mapping: dict[str, str]) -> None:
+def set_metadata_keys(mapping: Mapping[str, str]) -> None:
     """``{our_key: your_key}`` for ``updated_at``, ``version``, ``superseded_by``, ``acl``, ``status``."""
-    _MetadataKeys.mapping = dict(mapping)
+    configure(metadata_keys=dict(mapping))
 
 
-def metadata_keys() -> dict[str, str]:
-    if _MetadataKeys.mapping is None:
-        try:
-            _MetadataKeys.mapping = metadata_keys_from_env()
-        except ValueError as exc:  # the app must not fail for it: say why and map nothing
-            logger.warning("%s ignored: %s", ENV_METADATA_KEYS, exc)
-            _MetadataKeys.mapping = {}
-    return _MetadataKeys.mapping
+def metadata_keys() -> Mapping[str, str]:
+    explicit = _current.metadata_keys
+    return explicit if explicit is not None else _env_metadata_keys(os.environ.get(ENV_METADATA_KEYS, ""))
+
+
+@functools.lru_cache(maxsize=8)
+def _env_metadata_keys(raw: str) -> Mapping[str, str]:
+    """Parsed once per value of the variable (a bad one is said once and maps nothing: the app must
+    not fail for it)."""
+    try:
+        return parse_metadata_keys(raw)
+    except ValueError as exc:
+        logger.warning("%s ignored: %s", ENV_METADATA_KEYS, exc)
+        return {}

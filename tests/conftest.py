@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from mre.examples.llm_server import FaultPlan, FaultyLLMServer
-from mre.instrumentation import set_default_capture
+from mre.instrumentation import restore, set_default_capture, settings
 from tests.otlp_receiver import Receiver
 
 
@@ -39,6 +39,14 @@ def logger_provider(log_exporter: InMemoryLogRecordExporter) -> LoggerProvider:
     provider = LoggerProvider()
     provider.add_log_record_processor(SimpleLogRecordProcessor(log_exporter))
     return provider
+
+
+@pytest.fixture(autouse=True)
+def _instrumentation_settings() -> Iterator[None]:
+    """Each test starts from the settings before it (one frozen value, put back whole)."""
+    before = settings()
+    yield
+    restore(before)
 
 
 @pytest.fixture
