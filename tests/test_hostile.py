@@ -109,10 +109,13 @@ ROUTINES: dict[str, Callable[[str], object]] = {
     "parse_prompt": lambda t: parse_prompt([Message("system", t), Message("user", t)]),
     "question_vector": question_vector,
     "dialect reader": lambda t: read_span(_span(t)),
-    "every default scorer": lambda t: [
-        s(_interaction(t[: limits.MAX_ANSWER_CHARS])) for s in default_scorers().values()
-    ],
+    "every default scorer": lambda t: _every_scorer(_interaction(t[: limits.MAX_ANSWER_CHARS])),
 }
+
+
+def _every_scorer(interaction: Interaction) -> list[object]:
+    """Every default scorer on one interaction, as the pipeline runs them (one analysis)."""
+    return [s(interaction) for s in default_scorers().values()]
 
 
 def _seconds(fn: Callable[[str], object], text: str, repeat: int = 1) -> float:
