@@ -342,3 +342,15 @@ def test_each_interaction_is_analysed_once_for_all_its_scorers(monkeypatch: pyte
     # Nothing of it outlives the interaction: scored again, it is analysed again.
     ScoringPipeline(slos=()).score(interaction)
     assert counts == {"verdicts": 2, "index": 2}
+
+
+def test_another_interaction_analysed_inside_a_pipeline_run_does_not_displace_its_analysis() -> None:
+    from mre.processor.scorers.analysis import analysing, analysis_of
+
+    first, other = _rag("Refunds take 30 days."), _rag("Refunds take 45 days.")
+    with analysing(first) as held:
+        assert analysis_of(first) is held
+        assert analysis_of(other) is not held and analysis_of(other).interaction is other
+        assert analysis_of(first) is held  # still the pipeline's
+    alone = analysis_of(other)
+    assert analysis_of(other) is alone  # on its own: kept for the next part it asks for

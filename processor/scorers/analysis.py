@@ -27,10 +27,11 @@ _CURRENT: ContextVar[InteractionAnalysis | None] = ContextVar("mre_interaction_a
 class InteractionAnalysis:
     """One interaction's shared readings, each built once (``part``)."""
 
-    __slots__ = ("_parts", "interaction")
+    __slots__ = ("_parts", "held", "interaction")
 
-    def __init__(self, interaction: Interaction) -> None:
+    def __init__(self, interaction: Interaction, held: bool = False) -> None:
         self.interaction = interaction
+        self.held = held  # opened by :func:`analysing` (the pipeline): never displaced by another
         self._parts: dict[str, Any] = {}
 
     def part(self, name: str, build: Callable[[], T]) -> T:
@@ -73,14 +74,15 @@ def analysis_of(interaction: Interaction) -> InteractionAnalysis:
     if current is not None and current.interaction is interaction:
         return current
     analysis = InteractionAnalysis(interaction)
-    _CURRENT.set(analysis)
+    if current is None or not current.held:
+        _CURRENT.set(analysis)
     return analysis
 
 
 @contextmanager
 def analysing(interaction: Interaction) -> Iterator[InteractionAnalysis]:
     """Hold one analysis of ``interaction`` while its scorers run."""
-    analysis = InteractionAnalysis(interaction)
+    analysis = InteractionAnalysis(interaction, held=True)
     token = _CURRENT.set(analysis)
     try:
         yield analysis
