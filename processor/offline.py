@@ -106,6 +106,7 @@ class ScorerReport:
     ece: float | None = None  # expected calibration error of the value read as P(faithful)
     length_matched_auroc: float | None = None  # over pairs of answers about as long as each other
     reliability: list[ReliabilityBin] = field(default_factory=list)
+    errors: int = 0  # rows on which the scorer raised (logged; those rows are not scored by it)
 
 
 @dataclass
@@ -137,6 +138,7 @@ class EvalReport:
             "scorers": {
                 name: {
                     "n_scored": r.n_scored,
+                    "errors": r.errors,
                     "mean": r.mean,
                     "threshold": r.threshold,
                     "auroc": r.auroc,
@@ -209,6 +211,7 @@ def evaluate(
             mean=sum(values) / len(values) if values else None,
             threshold=thresholds.get(name, 0.5),
             labels=labels,
+            errors=pipeline.stats.scorer_errors.get(name, 0),
         )
         pairs = [(s[name].value, bool(e.faithful)) for e, s in labeled if name in s]
         if pairs:

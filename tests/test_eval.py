@@ -77,6 +77,19 @@ def test_labels_give_auroc_precision_recall_and_f1_per_scorer() -> None:
     assert report.to_json()["scorers"]["faithfulness"]["auroc"] == 1.0
 
 
+def test_a_scorer_that_raises_costs_only_its_own_scores_and_is_counted() -> None:
+    from mre.processor.scorers import default_scorers
+
+    def broken(interaction: object) -> None:
+        raise RuntimeError("boom")
+
+    examples, _ = read_examples([line("Refunds within 30 days.", True), line("Refunds within 90 days.", False)])
+    report = evaluate(examples, {**default_scorers(), "broken": broken})  # type: ignore[dict-item]
+    assert report.scorers["broken"].errors == 2 and report.scorers["broken"].n_scored == 0
+    assert report.scorers["faithfulness"].n_scored == 2 and report.scorers["faithfulness"].errors == 0
+    assert report.to_json()["scorers"]["broken"]["errors"] == 2
+
+
 def test_the_cli_writes_json_and_a_self_contained_html_report(tmp_path: Path) -> None:
     data = tmp_path / "data.jsonl"
     data.write_text(

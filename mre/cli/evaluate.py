@@ -84,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
         report = evaluate(
             examples, scorers, on_progress=lambda done, _: progress.update(task, completed=done), skipped=skipped
         )
+    for r in report.scorers.values():
+        if r.errors:  # counted, never silent: the rows it raised on are not scored by it
+            err.print(f"mre eval: scorer {r.name} raised on {r.errors} of {report.n} rows (each logged)")
     table = Table(title=f"{path.name}: {report.n} interactions, {report.n_labeled} labeled")
     table.add_column("scorer", no_wrap=True)
     for column in ("scored", "mean", "AUROC", "AUROC*", "ECE", "thr", "precision", "recall", "F1"):
