@@ -323,13 +323,13 @@ def test_each_interaction_is_analysed_once_for_all_its_scorers(monkeypatch: pyte
     counts = {"verdicts": 0, "index": 0}
     real_verdicts, real_index = faithfulness.claim_verdicts, _context.sentence_index
 
-    def counted_verdicts(*args):  # type: ignore[no-untyped-def]
+    def counted_verdicts(*args, **kwargs):  # type: ignore[no-untyped-def]
         counts["verdicts"] += 1
-        return real_verdicts(*args)
+        return real_verdicts(*args, **kwargs)
 
-    def counted_index(*args):  # type: ignore[no-untyped-def]
+    def counted_index(*args, **kwargs):  # type: ignore[no-untyped-def]
         counts["index"] += 1
-        return real_index(*args)
+        return real_index(*args, **kwargs)
 
     monkeypatch.setattr(faithfulness, "claim_verdicts", counted_verdicts)
     monkeypatch.setattr(_context, "sentence_index", counted_index)
@@ -354,3 +354,22 @@ def test_another_interaction_analysed_inside_a_pipeline_run_does_not_displace_it
         assert analysis_of(first) is held  # still the pipeline's
     alone = analysis_of(other)
     assert analysis_of(other) is alone  # on its own: kept for the next part it asks for
+
+
+def test_a_context_cut_at_the_unit_bound_counts_once_per_answer() -> None:
+    from mre.model import Retrieval
+    from mre.processor import limits
+    from mre.processor.pipeline import ScoringPipeline
+
+    filler = "Filler sentence here. " * limits.MAX_UNITS  # past the bound for units and for sentences
+    interaction = Interaction(
+        trace_id="0" * 32,
+        span_id="0" * 16,
+        question="How long for refunds?",
+        answer="Customers may request a refund within 30 days of delivery.",
+        retrievals=(Retrieval(span_id="1" * 16, query="refund", documents=(Document("d", filler + CONTEXT),)),),
+    )
+    before = limits.CUTS.snapshot()[limits.UNITS]
+    scores = ScoringPipeline(slos=()).score(interaction).scores
+    assert {"faithfulness", "abstention"} <= set(scores)  # both readings of the context met the bound
+    assert limits.CUTS.snapshot()[limits.UNITS] == before + 1

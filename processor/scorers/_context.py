@@ -58,21 +58,34 @@ def _document_units(text: str) -> tuple[Unit, ...]:
 class ContextUnits:
     units: tuple[Unit, ...]
     docs: tuple[int, ...]  # the document (context index) of each unit
+    cut: bool = False  # whether units past MAX_UNITS were left out
 
     def __len__(self) -> int:
         return len(self.units)
 
 
-def context_units(contexts: Sequence[str]) -> ContextUnits:
+def context_units(contexts: Sequence[str], count_cut: bool = True) -> ContextUnits:
     """Every document's units, at most MAX_UNITS in all (the first documents first: retrieval ranks
-    them); the cut is counted."""
+    them); the cut is counted (unless ``count_cut`` is False: the caller counts it, once)."""
     per_doc = [_document_units(text) for text in contexts]
     units = tuple(u for doc in per_doc for u in doc)
     docs = tuple(i for i, doc in enumerate(per_doc) for _ in doc)
-    if len(units) > limits.MAX_UNITS:
+    if len(units) <= limits.MAX_UNITS:
+        return ContextUnits(units, docs)
+    if count_cut:
         limits.CUTS.record(limits.UNITS)
-        units, docs = units[: limits.MAX_UNITS], docs[: limits.MAX_UNITS]
-    return ContextUnits(units, docs)
+    return ContextUnits(units[: limits.MAX_UNITS], docs[: limits.MAX_UNITS], cut=True)
+
+
+def _count_context_cut(interaction: Interaction) -> None:
+    """One answer's context cut at MAX_UNITS counts once, whichever readings of it (units for the
+    abstention and provenance scorers, the sentence index for faithfulness) met the bound."""
+
+    def count() -> bool:
+        limits.CUTS.record(limits.UNITS)
+        return True
+
+    analysis_of(interaction).part("context_cut_counted", count)
 
 
 def units_of(interaction: Interaction) -> ContextUnits | None:
@@ -81,7 +94,12 @@ def units_of(interaction: Interaction) -> ContextUnits | None:
 
     def build() -> ContextUnits | None:
         contexts = analysis.contexts
-        return None if contexts is None else context_units(contexts)
+        if contexts is None:
+            return None
+        units = context_units(contexts, count_cut=False)
+        if units.cut:
+            _count_context_cut(interaction)
+        return units
 
     return analysis.part("context_units", build)
 
@@ -137,6 +155,7 @@ class SentenceIndex:
     docs: tuple[int, ...]
     numbers: frozenset[str]
     rest_words: frozenset[str] = frozenset()
+    cut: bool = False  # whether sentences past MAX_UNITS were left out (their words are rest_words)
 
     def aligned(self, claim: str, windows: bool) -> ContextUnits:
         """The units a claim may rest on: its ALIGN_TOP best sentences and, with ``windows``, the windows
@@ -181,8 +200,9 @@ def _union(sentences: Sequence[str], analyses: Sequence[Analysis]) -> Unit:
     )
 
 
-def sentence_index(contexts: Sequence[str]) -> SentenceIndex:
-    """Every document's sentences (split and tokenized once per text), at most MAX_UNITS in all."""
+def sentence_index(contexts: Sequence[str], count_cut: bool = True) -> SentenceIndex:
+    """Every document's sentences (split and tokenized once per text), at most MAX_UNITS in all; the
+    cut is counted (unless ``count_cut`` is False: the caller counts it, once)."""
     sentences: list[str] = []
     words: list[frozenset[str]] = []
     keys: list[frozenset[str]] = []
@@ -202,9 +222,11 @@ def sentence_index(contexts: Sequence[str]) -> SentenceIndex:
         words.extend(doc.words[:take])
         keys.extend(doc.keys[:take])
         docs.extend([d] * take)
-    if cut:
+    if cut and count_cut:
         limits.CUTS.record(limits.UNITS)
-    return SentenceIndex(tuple(sentences), tuple(words), tuple(keys), tuple(docs), frozenset(numbers), frozenset(rest))
+    return SentenceIndex(
+        tuple(sentences), tuple(words), tuple(keys), tuple(docs), frozenset(numbers), frozenset(rest), cut
+    )
 
 
 def index_of(interaction: Interaction) -> SentenceIndex | None:
@@ -214,6 +236,11 @@ def index_of(interaction: Interaction) -> SentenceIndex | None:
 
     def build() -> SentenceIndex | None:
         contexts = analysis.contexts
-        return None if contexts is None else sentence_index(contexts)
+        if contexts is None:
+            return None
+        index = sentence_index(contexts, count_cut=False)
+        if index.cut:
+            _count_context_cut(interaction)
+        return index
 
     return analysis.part("sentence_index", build)
