@@ -64,7 +64,7 @@ def load(path: Path) -> Labelled:
     for e in labelled:
         answer, contexts = e.interaction.answer or "", tuple(e.interaction.contexts or ())
         index = sentence_index(contexts)
-        rows.append(answer_evidence(answer, contexts, index))  # what the scorer reads
+        rows.append(answer_evidence(answer, index))  # what the scorer reads
         flags.append(any(contradicts(v) for v in claim_verdicts(answer, index)))
     return Labelled(
         x=np.array(rows, float).reshape(-1, len(FEATURES)),

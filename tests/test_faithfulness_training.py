@@ -10,11 +10,17 @@ from mre.processor import faithfulness_training as training
 from mre.processor import limits
 from mre.processor.offline import evaluate, read_examples
 from mre.processor.scorers import faithfulness
-from mre.processor.scorers.faithfulness_evidence import FEATURES, overlap_evidence
+from mre.processor.scorers._context import sentence_index
+from mre.processor.scorers.faithfulness_evidence import FEATURES
+from mre.processor.scorers.faithfulness_evidence import overlap_evidence as evidence_against_index
 from mre.processor.scorers.faithfulness_model import shipped_model
 from tests.test_eval import DATA
 
 PACK = DATA / "faithfulness_dev"
+
+
+def overlap_evidence(answer: str, contexts: tuple[str, ...]) -> tuple[float, float, float, float]:
+    return evidence_against_index(answer, sentence_index(contexts))
 
 
 def test_an_answer_the_context_bears_out_has_no_evidence_against_it() -> None:
@@ -114,11 +120,21 @@ def test_on_halueval_the_scorer_ranks_answers_of_the_same_length() -> None:
 
 
 def test_past_the_sentence_bound_words_still_count_and_the_cut_is_counted() -> None:
-    filler = ("Filler sentence here. " * limits.MAX_UNITS,)
-    before = limits.CUTS.snapshot()[limits.UNITS]
-    unsupported, gap, _, _ = overlap_evidence("Refunds take 30 days.", (*filler, "Refunds take 30 days."))
+    from mre.model import Document, Interaction, Retrieval
+
+    contexts = ("Filler sentence here. " * limits.MAX_UNITS, "Refunds take 30 days.")
+    index = sentence_index(contexts)
+    assert index.cut
+    unsupported, gap, _, _ = evidence_against_index("Refunds take 30 days.", index)
     assert unsupported == 0.0  # the words are in the context, though past the alignment bound
     assert gap > 0.0  # but no aligned sentence holds them
+    # The answer's analysis counts the cut, once.
+    docs = tuple(Document(f"d{i}", text) for i, text in enumerate(contexts))
+    answer = Interaction(
+        "0" * 32, "0" * 16, answer="Refunds take 30 days.", retrievals=(Retrieval("1" * 16, documents=docs),)
+    )
+    before = limits.CUTS.snapshot()[limits.UNITS]
+    faithfulness(answer)
     assert limits.CUTS.snapshot()[limits.UNITS] == before + 1
 
 

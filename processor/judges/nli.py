@@ -29,7 +29,7 @@ import numpy as np
 
 from mre.model import Interaction, Score
 from mre.processor import limits
-from mre.processor.scorers._context import index_of
+from mre.processor.scorers._context import sentence_index
 from mre.processor.scorers.faithfulness import claims
 from mre.processor.scorers.text import is_abstention
 
@@ -154,8 +154,9 @@ class NLIJudge:
         if answer is None or not contexts or is_abstention(answer):
             return None
         answer_claims = claims(answer)
-        index = index_of(interaction)
-        if not answer_claims or index is None or not index.sentences:
+        # The cheap scorer ran first and counted any cut of this context: the judge reads it uncounted.
+        index = sentence_index(contexts)
+        if not answer_claims or not index.sentences:
             return None
         per_claim = max(1, limits.MAX_JUDGE_PAIRS // len(answer_claims))
         pairs: list[tuple[str, str]] = []

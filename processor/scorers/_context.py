@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from mre.model import Interaction
 from mre.processor import limits
@@ -64,22 +65,28 @@ class ContextUnits:
         return len(self.units)
 
 
-def context_units(contexts: Sequence[str], count_cut: bool = True) -> ContextUnits:
+def context_units(contexts: Sequence[str]) -> ContextUnits:
     """Every document's units, at most MAX_UNITS in all (the first documents first: retrieval ranks
-    them); the cut is counted (unless ``count_cut`` is False: the caller counts it, once)."""
+    them); ``cut`` says whether the bound left some out (the answer's analysis counts it: ``units_of``)."""
     per_doc = [_document_units(text) for text in contexts]
     units = tuple(u for doc in per_doc for u in doc)
     docs = tuple(i for i, doc in enumerate(per_doc) for _ in doc)
     if len(units) <= limits.MAX_UNITS:
         return ContextUnits(units, docs)
-    if count_cut:
-        limits.CUTS.record(limits.UNITS)
     return ContextUnits(units[: limits.MAX_UNITS], docs[: limits.MAX_UNITS], cut=True)
 
 
-def _count_context_cut(interaction: Interaction) -> None:
-    """One answer's context cut at MAX_UNITS counts once, whichever readings of it (units for the
-    abstention and provenance scorers, the sentence index for faithfulness) met the bound."""
+class _Cut(Protocol):
+    @property
+    def cut(self) -> bool: ...
+
+
+R = TypeVar("R", bound=_Cut)
+
+
+def count_cut(interaction: Interaction) -> None:
+    """Count the answer's context as cut at MAX_UNITS, once per answer, whichever readings of it (the
+    units, the sentence index, one document's units) met the bound."""
 
     def count() -> bool:
         limits.CUTS.record(limits.UNITS)
@@ -88,20 +95,26 @@ def _count_context_cut(interaction: Interaction) -> None:
     analysis_of(interaction).part("context_cut_counted", count)
 
 
-def units_of(interaction: Interaction) -> ContextUnits | None:
-    """The units of the interaction's context, built once for all its scorers (None: not captured)."""
+def _context_reading(interaction: Interaction, name: str, read: Callable[[Sequence[str]], R]) -> R | None:
+    """``read`` of the interaction's context, built once for all its scorers and its cut counted
+    (None: the context was not captured)."""
     analysis = analysis_of(interaction)
 
-    def build() -> ContextUnits | None:
+    def build() -> R | None:
         contexts = analysis.contexts
         if contexts is None:
             return None
-        units = context_units(contexts, count_cut=False)
-        if units.cut:
-            _count_context_cut(interaction)
-        return units
+        reading = read(contexts)
+        if reading.cut:
+            count_cut(interaction)
+        return reading
 
-    return analysis.part("context_units", build)
+    return analysis.part(name, build)
+
+
+def units_of(interaction: Interaction) -> ContextUnits | None:
+    """The units of the interaction's context (the abstention and provenance scorers read them)."""
+    return _context_reading(interaction, "context_units", context_units)
 
 
 # Aligning a claim: source sentences are ranked by shared word prefixes (five letters merge the
@@ -200,9 +213,9 @@ def _union(sentences: Sequence[str], analyses: Sequence[Analysis]) -> Unit:
     )
 
 
-def sentence_index(contexts: Sequence[str], count_cut: bool = True) -> SentenceIndex:
-    """Every document's sentences (split and tokenized once per text), at most MAX_UNITS in all; the
-    cut is counted (unless ``count_cut`` is False: the caller counts it, once)."""
+def sentence_index(contexts: Sequence[str]) -> SentenceIndex:
+    """Every document's sentences (split and tokenized once per text), at most MAX_UNITS in all;
+    ``cut`` says whether the bound left some out (the answer's analysis counts it: ``index_of``)."""
     sentences: list[str] = []
     words: list[frozenset[str]] = []
     keys: list[frozenset[str]] = []
@@ -222,25 +235,12 @@ def sentence_index(contexts: Sequence[str], count_cut: bool = True) -> SentenceI
         words.extend(doc.words[:take])
         keys.extend(doc.keys[:take])
         docs.extend([d] * take)
-    if cut and count_cut:
-        limits.CUTS.record(limits.UNITS)
     return SentenceIndex(
         tuple(sentences), tuple(words), tuple(keys), tuple(docs), frozenset(numbers), frozenset(rest), cut
     )
 
 
 def index_of(interaction: Interaction) -> SentenceIndex | None:
-    """The sentence index of the interaction's context, built once: the faithfulness evidence, the
-    claim checks and the NLI judge read the same one (None: not captured)."""
-    analysis = analysis_of(interaction)
-
-    def build() -> SentenceIndex | None:
-        contexts = analysis.contexts
-        if contexts is None:
-            return None
-        index = sentence_index(contexts, count_cut=False)
-        if index.cut:
-            _count_context_cut(interaction)
-        return index
-
-    return analysis.part("sentence_index", build)
+    """The sentence index of the interaction's context: the faithfulness evidence and the claim
+    checks read the same one."""
+    return _context_reading(interaction, "sentence_index", sentence_index)

@@ -7,10 +7,8 @@ although nothing retrieved answers the question: a coverage failure) and ``needl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from mre.model import Interaction, Score
-from mre.processor.scorers._context import ContextUnits, best_coverage, context_units, units_of
+from mre.processor.scorers._context import ContextUnits, best_coverage, units_of
 from mre.processor.scorers.analysis import analysis_of
 from mre.processor.scorers.text import question_terms
 
@@ -24,19 +22,17 @@ UNSUPPORTED_ANSWER = "unsupported_answer"
 NEEDLESS_ABSTENTION = "needless_abstention"
 
 
-def answerability(question: str, contexts: Sequence[str], units: ContextUnits | None = None) -> float:
-    asked = question_terms(question)
-    if not asked or not contexts:
-        return 0.0
-    return best_coverage(asked, (units if units is not None else context_units(contexts)).units)
+def answerability(question: str, units: ContextUnits) -> float:
+    """The best share of the question's key terms one context unit holds (0 with no unit)."""
+    return best_coverage(question_terms(question), units.units)
 
 
 def abstention(interaction: Interaction) -> Score | None:
-    question, answer, contexts = interaction.question, interaction.answer, analysis_of(interaction).contexts
-    if question is None or answer is None or contexts is None:
+    question, answer, units = interaction.question, interaction.answer, units_of(interaction)
+    if question is None or answer is None or units is None:
         return None
     abstained = analysis_of(interaction).abstains
-    support = answerability(question, contexts, units_of(interaction))
+    support = answerability(question, units)
     answerable = support >= ANSWERABLE_AT
     if abstained:
         label = NEEDLESS_ABSTENTION if answerable else CORRECT_ABSTENTION

@@ -12,7 +12,6 @@ says it is contraindicated is an unsupported claim.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from mre.model import Interaction, Score
@@ -219,14 +218,12 @@ def _check_aligned(claim: str, index: SentenceIndex) -> ClaimVerdict:
     return check_claim(claim, index.aligned(claim, windows=True))
 
 
-def answer_evidence(
-    answer: str, contexts: Sequence[str], index: SentenceIndex | None = None
-) -> tuple[float, float, float, float]:
+def answer_evidence(answer: str, index: SentenceIndex) -> tuple[float, float, float, float]:
     """The overlap evidence of the answer without citation markers and lead-ins ("Per the policy,
     ..."), which claim nothing about the world. Every other sentence stays: in dialogue, chit-chat the
     source does not bear out is itself evidence (dropping it costs BEGIN its ranking)."""
     sentences = SENTENCE_RE.split(strip_citations(answer))
-    return overlap_evidence("\n".join(_LEAD_IN_RE.sub("", s, count=1) for s in sentences), contexts, index)
+    return overlap_evidence("\n".join(_LEAD_IN_RE.sub("", s, count=1) for s in sentences), index)
 
 
 def faithfulness(interaction: Interaction) -> Score | None:
@@ -236,12 +233,12 @@ def faithfulness(interaction: Interaction) -> Score | None:
 
 def _faithfulness(interaction: Interaction) -> Score | None:
     verdicts = verdicts_of(interaction)  # the answer split into claims once, for every scorer
-    contexts, index, answer = analysis_of(interaction).contexts, index_of(interaction), interaction.answer
-    if not verdicts or contexts is None or index is None or answer is None:
+    index, answer = index_of(interaction), interaction.answer
+    if not verdicts or index is None or answer is None:
         return None
     # The value is the model's P(faithful) from the overlap evidence, lowered when a structured check
     # finds a contradiction; the claim verdicts name what is wrong (label, explanation, details).
-    evidence = answer_evidence(answer, contexts, index)
+    evidence = answer_evidence(answer, index)
     contradictions = [v for v in verdicts if contradicts(v)]
     model = shipped_model()
     value = model.probability(evidence, contradicted=bool(contradictions))

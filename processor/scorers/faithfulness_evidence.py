@@ -12,11 +12,10 @@ against at most ``limits.MAX_UNITS`` source sentences.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 from mre.processor import limits
 from mre.processor.baselines import STOP_WORDS, tokens, unsupported_share
-from mre.processor.scorers._context import NUMBER_RE, SentenceIndex, sentence_index
+from mre.processor.scorers._context import NUMBER_RE, SentenceIndex
 
 # Sentence ends in the answer: cheaper than the claim splitter and, on the labelled data, as good.
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -52,12 +51,8 @@ MAX_NEW_NUMBERS = 3  # a fourth invented number says nothing the third did not
 FEATURES: tuple[str, ...] = ("unsupported_words", "sentence_gap", "new_numbers", "new_negation")
 
 
-def overlap_evidence(
-    answer: str, contexts: Sequence[str], index: SentenceIndex | None = None
-) -> tuple[float, float, float, float]:
-    """The evidence named in FEATURES, from the text alone (``index``: the contexts' sentence index,
-    when the caller holds it already)."""
-    index = sentence_index(contexts) if index is None else index
+def overlap_evidence(answer: str, index: SentenceIndex) -> tuple[float, float, float, float]:
+    """The evidence named in FEATURES, from the text alone: the answer against its context's sentences."""
     context_words = frozenset().union(index.rest_words, *index.words)
     answer_sentences = [tokens(sentence) for sentence in SENTENCE_RE.split(answer)]
     answer_tokens = [t for toks in answer_sentences for t in toks]

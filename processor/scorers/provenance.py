@@ -11,7 +11,7 @@ from typing import Any
 from mre import semconv as sc
 from mre.metadata import META_FAMILY, PROMPT_SOURCE
 from mre.model import Document, Interaction, Score
-from mre.processor.scorers._context import context_units
+from mre.processor.scorers._context import ContextUnits, context_units, count_cut
 from mre.processor.scorers._support import Support, support
 from mre.processor.scorers.analysis import analysis_of
 from mre.processor.scorers.faithfulness import check_claim
@@ -257,7 +257,7 @@ def citations(interaction: Interaction) -> Score | None:
                 checked.append({"citation": doc_id, "valid": False, "reason": "not among the retrieved documents"})
             elif not doc.content:
                 continue  # text not captured: cannot judge this citation
-            elif check_claim(claim, context_units([doc.content])).supported:
+            elif check_claim(claim, _document_units_of(interaction, doc.content)).supported:
                 checked.append({"citation": doc_id, "valid": True, "reason": ""})
             else:
                 checked.append({"citation": doc_id, "valid": False, "reason": "does not support the sentence"})
@@ -272,3 +272,11 @@ def citations(interaction: Interaction) -> Score | None:
         else f"all {len(checked)} citations hold"
     )
     return Score("citations", value, "valid" if not invalid else "invalid", explanation, {"citations": checked})
+
+
+def _document_units_of(interaction: Interaction, text: str) -> ContextUnits:
+    """One cited document's units; a cut at the unit bound counts as the answer's context cut."""
+    units = context_units([text])
+    if units.cut:
+        count_cut(interaction)
+    return units
