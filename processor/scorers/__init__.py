@@ -3,7 +3,7 @@
 ``None`` means the scorer could not judge (what it needs was not captured, or it does not apply);
 it is never a zero. Every scorer is a :class:`ScorerSpec` in one registry (:func:`register`): the
 pipeline's default set (:func:`default_scorers`, stateful ones fresh per pipeline), the skip reasons
-(:data:`NEEDS`), the evaluation names SLO files may use (:func:`evaluations`) and the dashboards'
+(:data:`NEEDS`), the evaluation names SLO files may use (declared into :mod:`mre.evaluations`) and the dashboards'
 stage panels (:func:`by_stage`) all read it, so a new scorer is added here and nowhere else.
 """
 
@@ -196,14 +196,8 @@ def reads_of(name: str, scorer: Scorer) -> tuple[str, ...]:
     spec = _REGISTRY.get(name)
     if spec is None or not spec.reads:
         return ()
-    registered = spec.factory is None and scorer is spec.scorer
-    built = spec.factory is not None and isinstance(spec.factory, type) and isinstance(scorer, spec.factory)
-    return spec.reads if registered or built else ()
-
-
-def evaluations() -> frozenset[str]:
-    """Every evaluation name an SLO file may use: the registered scorers and each answer's coverage score."""
-    return frozenset(_REGISTRY) | {SCORING_COVERAGE}
+    # The registered function, or one its factory class built; anything else replaced it.
+    return spec.reads if scorer is spec.scorer or type(scorer) is spec.factory else ()
 
 
 def default_scorers() -> dict[str, Scorer]:
@@ -219,7 +213,6 @@ __all__ = [
     "ScorerSpec",
     "by_stage",
     "default_scorers",
-    "evaluations",
     "reads_of",
     "register",
     "registry",

@@ -48,14 +48,11 @@ class InteractionAnalysis:
 
     @property
     def contexts(self) -> tuple[str, ...] | None:
-        """The captured documents' text (:attr:`Interaction.contexts`), as a tuple."""
+        """:attr:`Interaction.contexts` (its rule for what was not captured), as a tuple."""
 
         def build() -> tuple[str, ...] | None:
-            docs = self.documents
-            if docs is None:
-                return None
-            texts = tuple(d.content for d in docs if d.content)
-            return None if docs and not texts else texts
+            texts = self.interaction.contexts
+            return None if texts is None else tuple(texts)
 
         return self.part("contexts", build)
 
