@@ -8,12 +8,11 @@ former from the environment. A failing hook drops the text instead of recording 
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from collections.abc import Callable
 
-from mre.instrumentation._settings import configure, settings
+from mre.instrumentation._settings import configure, from_environment, settings
 from mre.redaction import redactor
 
 logger = logging.getLogger("mre.instrumentation")
@@ -27,14 +26,13 @@ def set_redactor(hook: Callable[[str], str] | None) -> None:
     configure(redactor=hook, redact_explicit=True)
 
 
-@functools.lru_cache(maxsize=4)
-def _env_redactor(raw: str) -> Callable[[str], str] | None:
-    return redactor() if raw.strip().lower() in ("builtin", "true", "1", "yes") else None
+def _env_redactor() -> Callable[[str], str] | None:
+    return redactor() if os.environ.get(ENV_REDACT, "").strip().lower() in ("builtin", "true", "1", "yes") else None
 
 
 def _hook() -> Callable[[str], str] | None:
     current = settings()
-    return current.redactor if current.redact_explicit else _env_redactor(os.environ.get(ENV_REDACT, ""))
+    return current.redactor if current.redact_explicit else from_environment(ENV_REDACT, _env_redactor)
 
 
 def redact(text: str) -> str:

@@ -84,6 +84,11 @@ def test_settings_are_one_frozen_value_resolved_explicit_then_environment_then_d
     # metadata keys: MRE_METADATA_KEYS, unless set in code
     monkeypatch.setenv("MRE_METADATA_KEYS", "updated_at=modified")
     assert dict(metadata_keys()) == {"updated_at": "modified"}
+    # the environment is read once (this runs per document on the app's thread), again after a change
+    monkeypatch.setenv("MRE_METADATA_KEYS", "updated_at=changed")
+    assert dict(metadata_keys()) == {"updated_at": "modified"}
+    configure()
+    assert dict(metadata_keys()) == {"updated_at": "changed"}
     set_metadata_keys({"acl": "groups"})
     assert dict(metadata_keys()) == {"acl": "groups"}
 
