@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from benchmarks.scoring import make_interactions
+from benchmarks.scoring import make_interactions, pipeline_rate
 from mre.instrumentation import generation, guardrail, retrieval, set_default_capture
 from mre.processor.assembly import TraceAssembler
 from mre.processor.otlp import decode_spans
@@ -216,18 +216,9 @@ def service_figures(batches: list[list[ReadableSpan]], soak_s: float) -> dict[st
 
 
 def scorers_alone(traces: int) -> float:
-    """The same interactions scored by the pipeline alone (default scorers, caches as they come),
-    in CPU time of this process: what the service would reach if receiving cost nothing."""
-    from mre.processor.pipeline import ScoringPipeline
-    from mre.processor.scorers._cache import clear_all
-
-    interactions = make_interactions(traces)
-    pipeline = ScoringPipeline()
-    clear_all()
-    started = time.process_time()
-    for i in interactions:
-        pipeline.score(i)
-    return traces / (time.process_time() - started)
+    """The same interactions scored by the pipeline alone, in CPU time of this process: what the
+    service would reach if receiving cost nothing."""
+    return pipeline_rate(make_interactions(traces), time.process_time)
 
 
 def run(traces: int = 2000, soak_s: float | None = None) -> dict[str, Any]:
