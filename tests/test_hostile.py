@@ -68,6 +68,7 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "rule lines": lambda n: "---\n" * (n // 4),
     "i don't": lambda n: "I don't " * (n // 8),
     "distinct numbers, one sentence": lambda n: " ".join(f"w{j}." for j in range(n // 7)),
+    "small numbers inside a long one": lambda n: "1 2 3 " + "123" * (n // 3),
 }
 
 

@@ -13,46 +13,41 @@ from __future__ import annotations
 import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-P = ParamSpec("P")
 R = TypeVar("R")
 CACHES: list[Callable[..., Any]] = []  # every cache, for the benchmark's cold runs and the health metrics
+_ENTRY_CHARS = 64  # what an entry costs beyond its text (the result is proportional to the text)
 
 
-def _chars(key: Any) -> int:
-    if isinstance(key, str):
-        return len(key)
-    if isinstance(key, tuple):
-        total = 8 * len(key)
-        for k in key:  # a loop, not a generator: this sizes every key the hot path stores
-            total += len(k) if type(k) is str else _chars(k)
-        return total
-    return 16
+def text_cache(max_entries: int, max_chars: int) -> Callable[[Callable[[str], R]], Callable[[str], R]]:
+    """Memoize a function of one text, keyed by the text itself (no key tuple to build and size)."""
 
-
-def text_cache(max_entries: int, max_chars: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
-        entries: OrderedDict[Hashable, tuple[R, int]] = OrderedDict()
+    def decorate(fn: Callable[[str], R]) -> Callable[[str], R]:
+        entries: OrderedDict[str, tuple[R, int]] = OrderedDict()
         state = {"chars": 0, "evictions": 0}
-        lock = threading.Lock()
+        lock = threading.Lock()  # for the writes; a hit reads without it (below)
 
         @functools.wraps(fn)
-        def cached(*args: P.args, **kwargs: P.kwargs) -> R:
-            key: Hashable = args if not kwargs else (args, tuple(sorted(kwargs.items())))
-            with lock:
-                hit = entries.get(key)
-                if hit is not None:
-                    entries.move_to_end(key)
-                    return hit[0]
-            value = fn(*args, **kwargs)
-            size = _chars(args) + 64
+        def cached(text: str) -> R:
+            # A hit is one C-level dict read and a reorder, atomic under the GIL as functools.lru_cache
+            # relies on; the entry may be evicted meanwhile by another thread, which only costs its
+            # recency. The scorers ask these caches ~30 times per answer.
+            hit = entries.get(text)
+            if hit is not None:
+                try:  # noqa: SIM105 (contextlib.suppress costs a context manager per hit)
+                    entries.move_to_end(text)
+                except KeyError:
+                    pass
+                return hit[0]
+            value = fn(text)
+            size = len(text) + _ENTRY_CHARS
             if size > max_chars:
                 return value  # bigger than the whole cache: computed, not kept
             with lock:
-                if key not in entries:
-                    entries[key] = (value, size)
+                if text not in entries:
+                    entries[text] = (value, size)
                     state["chars"] += size
                     while len(entries) > max_entries or state["chars"] > max_chars:
                         _, (_, dropped) = entries.popitem(last=False)

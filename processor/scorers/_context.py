@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from itertools import filterfalse
 from typing import Protocol, TypeVar
 
 from mre.model import Interaction
@@ -135,15 +136,38 @@ def alignment_keys(words: frozenset[str]) -> frozenset[str]:
 @dataclass(frozen=True, slots=True)
 class _Sentences:
     """One document's sentences: text, content words (the baseline's tokens minus its stop words) and
-    alignment keys; and the numbers the document states."""
+    alignment keys."""
 
     texts: tuple[str, ...]
     words: tuple[frozenset[str], ...]
     keys: tuple[frozenset[str], ...]
-    numbers: frozenset[str]
 
 
+_is_stop_word = STOP_WORDS.__contains__
 NUMBER_RE = re.compile(r"[0-9]++(?:[.,][0-9]++)*+")  # the numbers a text states, as written
+_DIGIT = frozenset("0123456789").__contains__  # NUMBER_RE's digits (str.isdigit takes every script's)
+_SEPARATOR = frozenset(".,").__contains__
+# Up to this many numbers of an answer are looked up in the contexts by substring scans; more, and every
+# number the contexts state is read once (a NUMBER_RE pass), so the cost stays linear in the input.
+_SCANNED_NUMBERS = 8
+
+
+def _states(text: str, number: str) -> bool:
+    """Whether ``text`` states ``number`` (a NUMBER_RE match) as written: an occurrence that is a whole
+    match of NUMBER_RE, neither continuing a number before it ("1,200" holds "200" but does not state
+    it) nor continued after it."""
+    size, n = len(number), len(text)
+    i = text.find(number)
+    while i != -1:
+        end = i + size
+        starts = not (i and _DIGIT(text[i - 1])) and not (i > 1 and _SEPARATOR(text[i - 1]) and _DIGIT(text[i - 2]))
+        ends = not (end < n and _DIGIT(text[end])) and not (
+            end + 1 < n and _SEPARATOR(text[end]) and _DIGIT(text[end + 1])
+        )
+        if starts and ends:
+            return True
+        i = text.find(number, i + 1)
+    return False
 
 
 @text_cache(max_entries=4_096, max_chars=8_000_000)
@@ -151,9 +175,10 @@ def _document_sentences(text: str) -> _Sentences:
     """Per document text (chunks recur across answers): split and tokenized once, for the evidence
     and for aligning claims alike."""
     texts = tuple(split_sentences(strip_citations(text)))
-    words = tuple([frozenset(tokens(t)).difference(STOP_WORDS) for t in texts])
+    # Stop words filtered in C on the way into one set (rather than a set, then its difference).
+    words = tuple([frozenset(filterfalse(_is_stop_word, tokens(t))) for t in texts])
     keys = tuple([frozenset(map(_prefix, w)) for w in words])
-    return _Sentences(texts, words, keys, frozenset(NUMBER_RE.findall(text)))
+    return _Sentences(texts, words, keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,21 +191,39 @@ class SentenceIndex:
     words: tuple[frozenset[str], ...]
     keys: tuple[frozenset[str], ...]
     docs: tuple[int, ...]
-    numbers: frozenset[str]
+    texts: tuple[str, ...] = ()  # every context, whole (the numbers they state: ``unstated``)
     rest_words: frozenset[str] = frozenset()
     cut: bool = False  # whether sentences past MAX_UNITS were left out (their words are rest_words)
+
+    def unstated(self, numbers: Collection[str]) -> set[str]:
+        """Those of ``numbers`` (NUMBER_RE matches) that no context states as written. Only the answer's
+        few numbers are looked for, not every number of every context read (an answer often has none)."""
+        if len(numbers) > _SCANNED_NUMBERS:
+            stated = {n for text in self.texts for n in NUMBER_RE.findall(text)}
+            return {n for n in numbers if n not in stated}
+        # One text to scan: the line breaks between contexts are neither digits nor separators, so no
+        # number runs from one context into the next.
+        joined = "\n".join(self.texts)
+        return {n for n in numbers if not _states(joined, n)}
 
     def aligned(self, claim: str, windows: bool) -> ContextUnits:
         """The units a claim may rest on: its ALIGN_TOP best sentences and, with ``windows``, the windows
         of two and three sentences of the same document around each. Singles first (ties go to them)."""
+        return self.around(self.best(claim), windows)
+
+    def best(self, claim: str) -> tuple[int, ...]:
+        """The claim's ALIGN_TOP best sentences, by shared alignment keys (ties: the earlier sentence)."""
         keys = alignment_keys(frozenset(tokens(claim)) - STOP_WORDS)
-        ranked = sorted(
-            ((len(keys & k), i) for i, k in enumerate(self.keys) if not keys.isdisjoint(k)),
-            key=lambda pair: (-pair[0], pair[1]),
-        )[:ALIGN_TOP]
-        spans: list[tuple[int, int]] = [(i, i + 1) for _, i in ranked]
+        isdisjoint = keys.isdisjoint
+        # (-shared, sentence) pairs sort as they are: most shared first, ties to the earlier sentence.
+        ranked = sorted([(-len(keys & k), i) for i, k in enumerate(self.keys) if not isdisjoint(k)])
+        return tuple(i for _, i in ranked[:ALIGN_TOP])
+
+    def around(self, best: Sequence[int], windows: bool) -> ContextUnits:
+        """The units of ``best`` sentences (``best``) and, with ``windows``, the windows around them."""
+        spans: list[tuple[int, int]] = [(i, i + 1) for i in best]
         if windows:
-            for _, i in ranked:
+            for i in best:
                 for start, end in ((i - 1, i + 1), (i, i + 2), (i - 1, i + 2), (i, i + 3), (i - 2, i + 1)):
                     if start >= 0 and end <= len(self.sentences) and self.docs[start] == self.docs[end - 1]:
                         spans.append((start, end))
@@ -220,12 +263,10 @@ def sentence_index(contexts: Sequence[str]) -> SentenceIndex:
     words: list[frozenset[str]] = []
     keys: list[frozenset[str]] = []
     docs: list[int] = []
-    numbers: set[str] = set()
     rest: set[str] = set()
     cut = False
     for d, text in enumerate(contexts):
         doc = _document_sentences(text)
-        numbers |= doc.numbers
         take = max(0, min(limits.MAX_UNITS - len(sentences), len(doc.texts)))
         if take < len(doc.texts):
             cut = True
@@ -236,7 +277,7 @@ def sentence_index(contexts: Sequence[str]) -> SentenceIndex:
         keys.extend(doc.keys[:take])
         docs.extend([d] * take)
     return SentenceIndex(
-        tuple(sentences), tuple(words), tuple(keys), tuple(docs), frozenset(numbers), frozenset(rest), cut
+        tuple(sentences), tuple(words), tuple(keys), tuple(docs), tuple(contexts), frozenset(rest), cut
     )
 
 

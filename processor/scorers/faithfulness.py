@@ -12,13 +12,13 @@ says it is contraindicated is an unsupported claim.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from mre.model import Interaction, Score
 from mre.processor import limits
 from mre.processor.scorers._context import ContextUnits, SentenceIndex, Unit, index_of
 from mre.processor.scorers.analysis import analysis_of
-from mre.processor.scorers.faithfulness_evidence import FEATURES, SENTENCE_RE, overlap_evidence
+from mre.processor.scorers.faithfulness_evidence import FEATURES, SENTENCE_RE, sentence_evidence
 from mre.processor.scorers.faithfulness_model import shipped_model
 from mre.processor.scorers.text import (
     NEGATIONS,
@@ -101,15 +101,17 @@ def check_claim(claim: str, context: ContextUnits) -> ClaimVerdict:
     claimed_quantities = analysis.quantities
     claimed_qualifiers = analysis.qualifiers
     units, docs = context.units, context.docs
+    # (-coverage, unit) pairs sorted as they are: the best coverage first, ties to the earlier unit
+    # (single sentences are listed first, so they win).
     if not terms:
-        scored = [(0.0, i) for i in range(len(units))]
+        scored = [(-0.0, i) for i in range(len(units))]
     else:
         size = len(terms)
-        scored = [(len(terms & u.terms) / size, i) for i, u in enumerate(units)]
-    scored.sort(key=lambda pair: (-pair[0], pair[1]))  # ties: single sentences (listed first) win
-    candidates = [i for cov, i in scored if cov >= TERM_COVERAGE]
+        scored = [(-len(terms & u.terms) / size, i) for i, u in enumerate(units)]
+    scored.sort()
+    candidates = [i for cov, i in scored if -cov >= TERM_COVERAGE]
     if not candidates:
-        best = scored[0][0] if scored else 0.0
+        best = 0.0 - scored[0][0] if scored else 0.0  # 0.0 - (-0.0) is 0.0 (-0.0 would print "-0%")
         return ClaimVerdict(claim, False, REASON_UNSUPPORTED, f"best context match covers {best:.0%} of its terms")
     if claimed_quantities or claimed_qualifiers:
         # Prefer a candidate that carries the claim's numbers: with two versions of a policy in the
@@ -133,8 +135,12 @@ def _aligned(failure: ClaimVerdict, terms: frozenset[str], quantities: frozenset
     measures = {q.unit for q in quantities | unit.quantities if q.unit}
     claim_terms, unit_terms = terms - measures, unit.terms - measures
     shared = len(claim_terms & unit_terms)
-    return replace(
-        failure,
+    return ClaimVerdict(
+        failure.claim,
+        failure.supported,
+        failure.reason,
+        failure.detail,
+        failure.source_doc,
         coverage=shared / len(claim_terms) if claim_terms else 0.0,
         restated=shared / len(unit_terms) if unit_terms else 0.0,
     )
@@ -212,10 +218,11 @@ def verdicts_of(interaction: Interaction) -> tuple[ClaimVerdict, ...] | None:
 def _check_aligned(claim: str, index: SentenceIndex) -> ClaimVerdict:
     """Against the claim's best sentences first; only if none supports it, also the windows around
     them (a claim fusing neighbours), whose verdict then names the failure as a full check would."""
-    verdict = check_claim(claim, index.aligned(claim, windows=False))
+    best = index.best(claim)
+    verdict = check_claim(claim, index.around(best, windows=False))
     if verdict.supported:
         return verdict
-    return check_claim(claim, index.aligned(claim, windows=True))
+    return check_claim(claim, index.around(best, windows=True))
 
 
 def answer_evidence(answer: str, index: SentenceIndex) -> tuple[float, float, float, float]:
@@ -223,7 +230,7 @@ def answer_evidence(answer: str, index: SentenceIndex) -> tuple[float, float, fl
     ..."), which claim nothing about the world. Every other sentence stays: in dialogue, chit-chat the
     source does not bear out is itself evidence (dropping it costs BEGIN its ranking)."""
     sentences = SENTENCE_RE.split(strip_citations(answer))
-    return overlap_evidence("\n".join(_LEAD_IN_RE.sub("", s, count=1) for s in sentences), index)
+    return sentence_evidence([_LEAD_IN_RE.sub("", s, count=1) for s in sentences], index)
 
 
 def faithfulness(interaction: Interaction) -> Score | None:

@@ -12,6 +12,7 @@ against at most ``limits.MAX_UNITS`` source sentences.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from mre.processor import limits
 from mre.processor.baselines import STOP_WORDS, tokens, unsupported_share
@@ -53,10 +54,21 @@ FEATURES: tuple[str, ...] = ("unsupported_words", "sentence_gap", "new_numbers",
 
 def overlap_evidence(answer: str, index: SentenceIndex) -> tuple[float, float, float, float]:
     """The evidence named in FEATURES, from the text alone: the answer against its context's sentences."""
-    context_words = frozenset().union(index.rest_words, *index.words)
-    answer_sentences = [tokens(sentence) for sentence in SENTENCE_RE.split(answer)]
+    return sentence_evidence(SENTENCE_RE.split(answer), index)
+
+
+def sentence_evidence(sentences: Sequence[str], index: SentenceIndex) -> tuple[float, float, float, float]:
+    """:func:`overlap_evidence` of an answer already split at SENTENCE_RE (none of ``sentences`` holds a
+    sentence end or a line break, so no number runs across two of them)."""
+    answer_sentences = [tokens(sentence) for sentence in sentences]
     answer_tokens = [t for toks in answer_sentences for t in toks]
-    unsupported = unsupported_share(answer_tokens, context_words)  # stop words never count either way
+    # What each context sentence holds of the answer's words: only these can count toward coverage or
+    # support (the context's other words never meet the answer), so the context's vocabulary is never
+    # built whole. Sentence words carry no stop words, as the baseline never counts them either way.
+    vocab = frozenset(answer_tokens) - STOP_WORDS
+    hits = [hit for words in index.words if (hit := vocab & words)]
+    present_all = frozenset().union(vocab & index.rest_words, *hits)
+    unsupported = unsupported_share(answer_tokens, present_all)
 
     coverages: list[float] = []
     for toks in answer_sentences:
@@ -66,14 +78,18 @@ def overlap_evidence(answer: str, index: SentenceIndex) -> tuple[float, float, f
         if len(coverages) == limits.MAX_CLAIMS:
             limits.CUTS.record(limits.CLAIMS)
             break
-        # Words no source sentence has cannot raise any sentence's coverage: intersect the rest only.
-        present = words & context_words
-        best = max((len(present & s) for s in index.words), default=0) if present else 0
+        present = words & present_all
+        best = max((len(present & hit) for hit in hits), default=0) if present else 0
         coverages.append(best / len(words))
     gap = 1.0 - sum(coverages) / len(coverages) if coverages else 0.0
 
-    invented = {n for n in NUMBER_RE.findall(answer) if n not in index.numbers}
+    invented = index.unstated({n for sentence in sentences for n in NUMBER_RE.findall(sentence)})
     new_numbers = min(len(invented), MAX_NEW_NUMBERS) / MAX_NEW_NUMBERS
-    negates = not NEGATIONS.isdisjoint(context_words)
-    new_negation = 1.0 if not negates and not NEGATIONS.isdisjoint(answer_tokens) else 0.0
+    new_negation = 1.0 if not NEGATIONS.isdisjoint(answer_tokens) and not _negates(index) else 0.0
     return unsupported, gap, new_numbers, new_negation
+
+
+def _negates(index: SentenceIndex) -> bool:
+    """Whether any context sentence negates (asked only of an answer that does)."""
+    isdisjoint = NEGATIONS.isdisjoint
+    return not isdisjoint(index.rest_words) or not all(isdisjoint(words) for words in index.words)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from mre.processor.scorers._cache import clear_with_caches, text_cache
 
@@ -193,6 +194,9 @@ _CITATION_RE = re.compile(
 )
 _SENT_SPLIT_RE = re.compile(r"(?<=[.!?;])\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
 _ABBREV_RE = re.compile(r"\b(e\.g|i\.e|etc|vs|approx|no|dr|mr|mrs|ms|inc|ltd|fig|sec)\.$", re.I)
+# The letter before the final "." of every abbreviation above, in each case re.I matches (and "ſ", which
+# it matches for "s"): a sentence ending otherwise is not searched.
+_ABBREV_LAST = frozenset("gecsxordGECSXORDſ")
 
 _NUMBER_WORDS = {
     "zero": 0,
@@ -231,11 +235,24 @@ _NUMBER_WORDS = {
 }
 _NUMBER_WORD_SET = frozenset(_NUMBER_WORDS)
 _NOT_TERMS = QUALIFIERS | _NUMBER_WORD_SET | STOPWORDS
-_DIGIT_RE = re.compile(r"\d")
 _NOT_QUANTITIES = frozenset({"once", "half"})
-_QUANTITY_RE = re.compile(
-    r"(?P<cur>[$€£])?\s?(?P<num>\d+(?:,\d{3})*(?:\.\d+)?)\s?(?P<unit>%|percent\b|[a-zA-Z]{1,12}\b)?"
-)
+# A number with the unit after it. The currency sign before it is read by looking back from the match
+# (``_currency``): a pattern that may start at a sign or a space is tried at every position of the
+# text, one that starts at a digit is found by the engine's scan for one (half the cost per sentence).
+# Matches are the same: the optional "[$€£]?\s?" prefix never changes where a number starts or ends.
+_QUANTITY_RE = re.compile(r"(?P<num>\d+(?:,\d{3})*(?:\.\d+)?)\s?(?P<unit>%|percent\b|[a-zA-Z]{1,12}\b)?")
+_CURRENCIES = "$€£"
+
+
+def _currency(text: str, start: int) -> str | None:
+    """The currency sign right before a number at ``start``, or before the one whitespace there."""
+    if start and text[start - 1] in _CURRENCIES:
+        return text[start - 1]
+    if start > 1 and text[start - 1].isspace() and text[start - 2] in _CURRENCIES:
+        return text[start - 2]
+    return None
+
+
 _UNIT_ALIASES = {
     "percent": "%",
     "pct": "%",
@@ -306,8 +323,11 @@ _MEASURE_UNITS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Quantity:
+class Quantity(NamedTuple):
+    """A number with its unit. A named tuple, not a frozen dataclass: every sentence's quantities are
+    built, hashed and looked up in sets on the hot path, and a tuple's hash is computed in C (the
+    dataclass's was the same tuple hash, from Python: set order and equality are unchanged)."""
+
     value: float
     unit: str | None  # normalized unit, or None when the number stands alone
 
@@ -374,7 +394,12 @@ def split_sentences(text: str) -> list[str]:
         if not stripped:
             continue
         candidate = f"{buffer} {piece}".strip() if buffer else stripped
-        if candidate.endswith(".") and _ABBREV_RE.search(candidate[-8:]):
+        if (
+            candidate[-1] == "."
+            and len(candidate) > 1
+            and candidate[-2] in _ABBREV_LAST
+            and _ABBREV_RE.search(candidate[-8:])
+        ):
             buffer = candidate
             continue
         parts.append(candidate)
@@ -480,14 +505,13 @@ def analyze(text: str) -> Analysis:
                 unit = _normalize_unit(tokens[i + 1]) if i + 1 < len(tokens) else None
                 found.add(Quantity(float(_NUMBER_WORDS[w]), unit))
     terms = {_stem_cached(w.strip("'-")) for w in distinct - _NOT_TERMS if len(w) >= 2 and not w[0].isdigit()}
-    if _DIGIT_RE.search(text):
-        for m in _QUANTITY_RE.finditer(text):
-            raw = m.group("num").replace(",", "")
-            try:
-                value = float(raw)
-            except ValueError:
-                continue
-            found.add(Quantity(value, _normalize_unit(m.group("cur") or m.group("unit"))))
+    for m in _QUANTITY_RE.finditer(text):
+        raw = m.group("num").replace(",", "")
+        try:
+            value = float(raw)
+        except ValueError:
+            continue
+        found.add(Quantity(value, _normalize_unit(_currency(text, m.start()) or m.group("unit"))))
     return Analysis(frozenset(terms), frozenset(quals), frozenset(found))
 
 
@@ -546,10 +570,19 @@ _ABSTAIN_RE = re.compile(
 )
 
 
+# Every match of _ABSTAIN_RE holds one of these (lower-cased; none has a letter that re.I matches
+# outside ASCII, as it does "ſ" for "s" or "K" for "k"): a head without any is not searched, sparing
+# most answers the regex's ten alternatives tried at every position.
+_ABSTAIN_MARKS = ("no", "n't", "unable", "ufficient", "out")
+
+
 def is_abstention(answer: str) -> bool:
     """An answer that declines to answer. Only the opening of the answer counts: a long answer that
     mentions a gap in passing still answers."""
     head = " ".join(split_sentences(answer)[:2])
+    lowered = head.lower()
+    if not any(mark in lowered for mark in _ABSTAIN_MARKS):
+        return False
     return bool(_ABSTAIN_RE.search(head)) and len(words(answer)) <= 60
 
 

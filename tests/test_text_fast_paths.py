@@ -1,0 +1,189 @@
+"""The text routines' fast paths read exactly what the plain forms they replace read.
+
+Each hot-path shortcut (a scan instead of a regex pass, a pre-check before a regex, a look-back
+instead of an optional prefix) is held against the plain form, written out here, on every string of
+a small alphabet up to a length (exhaustive, so the corner cases are all there) or on seeded phrases.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+from collections.abc import Iterator
+
+from mre.processor.scorers._context import NUMBER_RE, SentenceIndex, sentence_index
+from mre.processor.scorers.faithfulness_evidence import SENTENCE_RE, overlap_evidence, sentence_evidence
+from mre.processor.scorers.text import (
+    _ABSTAIN_RE,
+    Quantity,
+    _normalize_unit,
+    analyze,
+    is_abstention,
+    split_sentences,
+)
+
+
+def _strings(alphabet: list[str], up_to: int) -> Iterator[str]:
+    for size in range(up_to + 1):
+        for parts in itertools.product(alphabet, repeat=size):
+            yield "".join(parts)
+
+
+# --- the numbers a context states ------------------------------------------------------------------
+def _index(*contexts: str) -> SentenceIndex:
+    return sentence_index(contexts)
+
+
+def test_a_number_is_stated_only_as_a_whole_number_of_the_context() -> None:
+    index = _index("Fees are 1,200 dollars.", "Version 2.5 ships in 30 days.")
+    assert index.unstated({"1,200", "2.5", "30"}) == set()
+    # Inside a longer number is not stating it: "1,200" holds "200", "2.5" holds "2" and "5".
+    assert index.unstated({"200", "2", "5", "3"}) == {"200", "2", "5", "3"}
+    # No number runs from one context into the next.
+    assert _index("Page 1", "2 items").unstated({"1", "2", "12"}) == {"12"}
+
+
+def test_scanning_for_a_number_agrees_with_reading_every_number_of_the_context() -> None:
+    alphabet = ["1", "2", ".", ",", "a", " "]
+    for context in _strings(alphabet, 5):
+        stated = set(NUMBER_RE.findall(context))
+        index = _index(context)
+        for number in ("1", "2", "12", "1.2", "1,2", "21", "1.2.1"):
+            assert (number in index.unstated({number})) == (number not in stated), (context, number)
+
+
+def test_an_answer_with_many_numbers_is_read_against_every_number_once() -> None:
+    index = _index("Codes 1, 2, 3, 4, 5, 6, 7, 8 and 9 apply; 10 does not.")
+    many = {str(n) for n in range(1, 15)}
+    assert index.unstated(many) == {"11", "12", "13", "14"}
+
+
+# --- quantities: the currency sign read by looking back --------------------------------------------
+_PLAIN_QUANTITY_RE = re.compile(
+    r"(?P<cur>[$€£])?\s?(?P<num>\d+(?:,\d{3})*(?:\.\d+)?)\s?(?P<unit>%|percent\b|[a-zA-Z]{1,12}\b)?"
+)
+
+
+def _plain_quantities(text: str) -> frozenset[Quantity]:
+    """The quantities as read before the look-back: the pattern itself tried the optional sign."""
+    return frozenset(
+        Quantity(float(m["num"].replace(",", "")), _normalize_unit(m["cur"] or m["unit"]))
+        for m in _PLAIN_QUANTITY_RE.finditer(text)
+    )
+
+
+def test_quantities_read_the_currency_before_a_number_as_the_optional_prefix_did() -> None:
+    alphabet = ["$", "€", " ", "\n", "5", ",", "000", ".", "%", "mg"]  # no number words
+    for text in _strings(alphabet, 5):
+        assert analyze(text).quantities == _plain_quantities(text), text
+
+
+def test_a_currency_sign_binds_across_one_space_and_not_two() -> None:
+    assert analyze("It costs $ 40 a month.").quantities == frozenset({Quantity(40.0, "$")})
+    assert analyze("It costs $  40 a month.").quantities == frozenset({Quantity(40.0, None)})
+    assert analyze("Pay £12.50 or 30 days").quantities == frozenset({Quantity(12.5, "£"), Quantity(30.0, "day")})
+
+
+# --- sentence splitting: the abbreviation pre-check -------------------------------------------------
+_PLAIN_ABBREV_RE = re.compile(r"\b(e\.g|i\.e|etc|vs|approx|no|dr|mr|mrs|ms|inc|ltd|fig|sec)\.$", re.I)
+
+
+def _plain_split(text: str) -> list[str]:
+    """split_sentences as written before the pre-check: every sentence ending in "." is searched."""
+    parts: list[str] = []
+    buffer = ""
+    for piece in re.split(r"(?<=[.!?;])\s+(?=[\"'(\[]?[A-Z0-9])|\n+", text):
+        stripped = piece.strip()
+        if not stripped:
+            continue
+        candidate = f"{buffer} {piece}".strip() if buffer else stripped
+        if candidate.endswith(".") and _PLAIN_ABBREV_RE.search(candidate[-8:]):
+            buffer = candidate
+            continue
+        parts.append(candidate)
+        buffer = ""
+    if buffer:
+        parts.append(buffer)
+    return parts
+
+
+def test_abbreviations_keep_a_sentence_together_as_the_plain_splitter_did() -> None:
+    alphabet = [".", " ", "e.g.", "Dr.", "NO.", "vſ.", "A", "a", "\n", "x"]
+    for text in _strings(alphabet, 5):
+        assert split_sentences(text) == _plain_split(text), text
+
+
+# --- abstention: the marks every abstention holds ---------------------------------------------------
+_VOCABULARY = [
+    "i",
+    "I",
+    "do",
+    "not",
+    "don't",
+    "DON'T",
+    "cannot",
+    "can't",
+    "could",
+    "couldn't",
+    "was",
+    "am",
+    "have",
+    "no",
+    "No",
+    "know",
+    "answer",
+    "find",
+    "determine",
+    "information",
+    "data",
+    "be",
+    "answered",
+    "not",
+    "enough",
+    "insufficient",
+    "relevant",
+    "documents",
+    "context",
+    "passage",
+    "provided",
+    "given",
+    "available",
+    "does",
+    "contain",
+    "mention",
+    "is",
+    "are",
+    "mentioned",
+    "covered",
+    "in",
+    "there",
+    "outside",
+    "the",
+    "scope",
+    "unable",
+    "to",
+]
+
+
+def test_every_phrase_the_abstention_pattern_matches_holds_a_mark_the_pre_check_looks_for() -> None:
+    rng = random.Random(17)
+    matched = 0
+    for _ in range(40_000):
+        phrase = " ".join(rng.choice(_VOCABULARY) for _ in range(rng.randint(1, 6)))
+        if _ABSTAIN_RE.search(phrase):
+            matched += 1
+            assert is_abstention(phrase), phrase
+    assert matched > 300  # the phrases exercise the pattern, not only its absence
+
+
+# --- the answer's evidence: split once ---------------------------------------------------------------
+def test_evidence_of_split_sentences_is_the_evidence_of_the_answer() -> None:
+    index = _index("Refunds are issued within 30 days. Shipping is free over $50.", "Returns need a receipt.")
+    for answer in (
+        "Refunds are issued within 30 days.\nShipping is not free. Returns need 2 receipts!",
+        "Per the policy, refunds take 45 days.",
+        "",
+        "\n\nReturns need a receipt.  Shipping is free over $50.",
+    ):
+        assert sentence_evidence(SENTENCE_RE.split(answer), index) == overlap_evidence(answer, index)
