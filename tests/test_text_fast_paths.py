@@ -12,12 +12,15 @@ import random
 import re
 from collections.abc import Iterator
 
+from mre.processor.baselines import _TOKEN, tokens
 from mre.processor.scorers._context import NUMBER_RE, SentenceIndex, sentence_index
 from mre.processor.scorers.faithfulness_evidence import SENTENCE_RE, overlap_evidence, sentence_evidence
 from mre.processor.scorers.text import (
     _ABSTAIN_RE,
+    _SENT_SPLIT_RE,
     Quantity,
     _normalize_unit,
+    _sentence_pieces,
     analyze,
     is_abstention,
     split_sentences,
@@ -83,6 +86,17 @@ def test_a_currency_sign_binds_across_one_space_and_not_two() -> None:
     assert analyze("It costs $ 40 a month.").quantities == frozenset({Quantity(40.0, "$")})
     assert analyze("It costs $  40 a month.").quantities == frozenset({Quantity(40.0, None)})
     assert analyze("Pay £12.50 or 30 days").quantities == frozenset({Quantity(12.5, "£"), Quantity(30.0, "day")})
+
+
+# --- sentence splitting: substring scans for the boundaries ---------------------------------------------
+def test_sentence_boundaries_found_by_scans_are_the_patterns_boundaries() -> None:
+    alphabet = [".", " ", "A", "a", "(", "\n", "!", ";", "\t"]
+    for text in _strings(alphabet, 5):
+        assert _sentence_pieces(text) == _SENT_SPLIT_RE.split(text), text
+    rng = random.Random(3)  # long texts, some dense enough in sentence ends to take the pattern itself
+    for _ in range(2_000):
+        text = "".join(rng.choice(["a", "A", ". ", ".", "\n", " ", "? ", "(A"]) for _ in range(rng.randint(50, 400)))
+        assert _sentence_pieces(text) == _SENT_SPLIT_RE.split(text), text
 
 
 # --- sentence splitting: the abbreviation pre-check -------------------------------------------------
@@ -187,3 +201,13 @@ def test_evidence_of_split_sentences_is_the_evidence_of_the_answer() -> None:
         "\n\nReturns need a receipt.  Shipping is free over $50.",
     ):
         assert sentence_evidence(SENTENCE_RE.split(answer), index) == overlap_evidence(answer, index)
+
+
+# --- the baseline's tokens: one pass over bytes for ASCII text ----------------------------------------
+def test_tokens_of_ascii_text_are_the_patterns_tokens_and_other_text_takes_the_pattern() -> None:
+    every_ascii = "".join(chr(c) for c in range(128))
+    assert tokens(every_ascii * 2) == _TOKEN.findall((every_ascii * 2).lower())
+    rng = random.Random(5)
+    for _ in range(2_000):
+        text = "".join(rng.choice("aZ9 .,'-_\t\né€") for _ in range(rng.randint(0, 30)))
+        assert tokens(text) == _TOKEN.findall(text.lower()), text

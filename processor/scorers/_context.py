@@ -220,27 +220,20 @@ class SentenceIndex:
         return tuple(i for _, i in ranked[:ALIGN_TOP])
 
     def around(self, best: Sequence[int], windows: bool) -> ContextUnits:
-        """The units of ``best`` sentences (``best``) and, with ``windows``, the windows around them."""
+        """The units of the ``best`` sentences and, with ``windows``, the windows around them."""
         spans: list[tuple[int, int]] = [(i, i + 1) for i in best]
         if windows:
             for i in best:
                 for start, end in ((i - 1, i + 1), (i, i + 2), (i - 1, i + 2), (i, i + 3), (i - 2, i + 1)):
                     if start >= 0 and end <= len(self.sentences) and self.docs[start] == self.docs[end - 1]:
                         spans.append((start, end))
-        seen: set[tuple[int, int]] = set()
-        units: list[Unit] = []
-        docs: list[int] = []
-        for span in spans:
-            if span in seen:
-                continue
-            seen.add(span)
-            units.append(_window(self.sentences[span[0] : span[1]]))
-            docs.append(self.docs[span[0]])
-        return ContextUnits(tuple(units), tuple(docs))
-
-
-def _window(sentences: Sequence[str]) -> Unit:
-    return _union(sentences, [analyze(s) for s in sentences])
+        unique = dict.fromkeys(spans)  # in order, each once
+        # Each sentence analysed once here, though it sits in several windows.
+        analysed = {i: analyze(self.sentences[i]) for start, end in unique for i in range(start, end)}
+        units = tuple(
+            [_union(self.sentences[start:end], [analysed[i] for i in range(start, end)]) for start, end in unique]
+        )
+        return ContextUnits(units, tuple([self.docs[start] for start, _ in unique]))
 
 
 def _union(sentences: Sequence[str], analyses: Sequence[Analysis]) -> Unit:

@@ -343,27 +343,37 @@ def _sentence_pieces(text: str) -> list[str]:
     sentence. Texts dense in such characters (hostile ones) take the regex, linear as well."""
     n = len(text)
     most = 64 + n // 16
-    starts: set[int] = set()
+    # Candidate starts in a list (a start found twice, after a "." and at a "\n", is read the same
+    # both times); sorted only when a second kind of character merges in, as find yields them in order.
+    starts: list[int] = []
+    kinds = 0
     for ch in _ENDS:
+        if ch not in text:
+            continue
+        kinds += 1
         i = text.find(ch)
         while i != -1:
-            starts.add(i + 1)
+            starts.append(i + 1)
             if len(starts) > most:
                 return _SENT_SPLIT_RE.split(text)
             i = text.find(ch, i + 1)
-    i = text.find("\n")
-    while i != -1:
-        starts.add(i)
-        if len(starts) > most:
-            return _SENT_SPLIT_RE.split(text)
-        i = text.find("\n", i + 1)
+    if "\n" in text:
+        kinds += 1
+        i = text.find("\n")
+        while i != -1:
+            starts.append(i)
+            if len(starts) > most:
+                return _SENT_SPLIT_RE.split(text)
+            i = text.find("\n", i + 1)
+    if kinds > 1:
+        starts.sort()
     pieces: list[str] = []
     pos = 0
-    for s in sorted(starts):
+    for s in starts:
         if s < pos or s >= n:
             continue
         end = -1
-        if s > 0 and text[s - 1] in _ENDS and text[s].isspace():
+        if s and text[s - 1] in _ENDS and text[s].isspace():
             # (?<=[.!?;])\s+(?=["'(\[]?[A-Z0-9]): the whole whitespace run, then the lookahead (a
             # shorter run would leave whitespace for the lookahead, which never matches it).
             j = s + 1
