@@ -7,8 +7,9 @@ Three steps, each deterministic (fixed steps, no random start):
 1. a logistic regression over the evidence, in which each training file weighs the same and, within
    it, each class half (so no file's size or base rate decides the ranking), its weights held
    non-positive (evidence against an answer can only lower its estimate);
-2. Platt scaling of that logit on the pooled rows, unweighted, so the value reads as P(faithful) on
-   the mix of the labelled files;
+2. Platt scaling of that logit on the pooled rows, each file weighing the same, so the value reads as
+   P(faithful) on a file of the mix rather than on the base rate of the largest (leaving each file
+   out, the pooled calibration error on the dev pack is 0.095 this way, 0.120 with rows unweighted);
 3. a fixed factor for contradictions the structured checks find (``faithfulness.contradicts``),
    a prior rather than a fit: they are too rare in the labelled data to learn from.
 """
@@ -93,14 +94,22 @@ def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.nda
     return mu, sd, coef
 
 
-def platt(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """(slope, offset) of the unweighted logistic fit of the labels on the logit, by Newton steps."""
+def file_weights(files: Sequence[Labelled]) -> np.ndarray:
+    """Row weights under which each file weighs the same (mean weight 1)."""
+    total = sum(len(f.y) for f in files)
+    return np.concatenate([np.full(len(f.y), total / (len(files) * max(len(f.y), 1))) for f in files])
+
+
+def platt(logits: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> tuple[float, float]:
+    """(slope, offset) of the logistic fit of the labels on the logit, rows weighted by ``w`` (default
+    1 each), by Newton steps."""
+    w = np.ones(len(y)) if w is None else w
     z = np.column_stack([logits, np.ones(len(logits))])
     ab = np.array([1.0, 0.0])
     for _ in range(PLATT_STEPS):
         p = 1 / (1 + np.exp(-z @ ab))
-        hessian = z.T @ (z * (p * (1 - p))[:, None]) + 1e-9 * np.eye(2)
-        ab -= np.linalg.solve(hessian, z.T @ (p - y))
+        hessian = z.T @ (z * (w * p * (1 - p))[:, None]) + 1e-9 * np.eye(2)
+        ab -= np.linalg.solve(hessian, z.T @ (w * (p - y)))
     return float(ab[0]), float(ab[1])
 
 
@@ -109,7 +118,7 @@ def train(files: Sequence[Labelled], names: Sequence[str] = ()) -> FaithfulnessM
     y = np.concatenate([f.y for f in files])
     mu, sd, coef = fit(x, y, np.concatenate([balanced_weights(f.y) for f in files]))
     raw = np.hstack([(x - mu) / sd, np.ones((len(x), 1))]) @ coef
-    slope, offset = platt(raw, y)
+    slope, offset = platt(raw, y, file_weights(files))
     r = lambda values: tuple(round(float(v), DIGITS) for v in values)  # noqa: E731
     return FaithfulnessModel(
         features=FEATURES,

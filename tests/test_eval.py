@@ -64,14 +64,14 @@ def test_labels_give_auroc_precision_recall_and_f1_per_scorer() -> None:
         [
             line("Customers may request a refund within 30 days of delivery, except for customized items.", True),
             line("Customers may request a refund within 90 days of delivery, except for customized items.", False),
-            line("Refunds are granted for 30 days, except customized items.", True),
+            line("Customers can get a refund within 30 days of delivery, except for customized items.", True),
             line("Refunds are always granted, even for customized items, within a year.", False),
         ]
     )
     report = evaluate(examples)
     f = report.scorers["faithfulness"]
     assert f.auroc == 1.0 and f.n_scored == 4
-    # At the SLO threshold (P(faithful) 0.35) the paraphrase (0.40: "granted" is not in the context)
+    # At the SLO threshold (P(faithful) 0.35) the paraphrase (0.47: "can get" is not in the context)
     # still counts as faithful; the changed number and the dropped carve-out do not.
     assert (f.threshold, f.precision, f.recall) == (0.35, 1.0, 1.0)
     assert report.to_json()["scorers"]["faithfulness"]["auroc"] == 1.0
