@@ -38,6 +38,13 @@ def test_invented_words_numbers_and_negation_each_raise_their_evidence() -> None
     assert negation == 1.0
 
 
+@pytest.mark.parametrize("answer", ["You don't need a receipt.", "You didn’t need a receipt.", "You dont need one."])
+def test_a_contracted_negation_the_context_never_makes_is_evidence_against_the_answer(answer: str) -> None:
+    assert overlap_evidence(answer, ("You need a receipt for every return.",))[3] == 1.0
+    # A context that contracts its own negation negates too: the answer's negation is not new.
+    assert overlap_evidence(answer, ("You don't need a receipt for gift returns.",))[3] == 0.0
+
+
 needs_data = pytest.mark.skipif(not PACK.exists(), reason="shared/data is not beside the checkout")
 
 

@@ -20,7 +20,27 @@ from mre.processor.scorers._context import NUMBER_RE, SentenceIndex
 
 # Sentence ends in the answer: cheaper than the claim splitter and, on the labelled data, as good.
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+|\n+")
-NEGATIONS = frozenset(
+# Negation among the baseline's tokens (``tokens``), which split at the apostrophe: "don't" is "don"
+# and "t", so a contraction is known by the part before it (and by its spelling without one, "dont").
+# Not text.NEGATIONS, which reads the claim splitter's words, where "n't" is already expanded to "not".
+_CONTRACTED = [
+    "don",
+    "doesn",
+    "didn",
+    "isn",
+    "wasn",
+    "aren",
+    "weren",
+    "couldn",
+    "shouldn",
+    "wouldn",
+    "hasn",
+    "haven",
+    "hadn",
+    "mustn",
+    "needn",
+]
+NEGATION_TOKENS = frozenset(
     [
         "not",
         "no",
@@ -32,13 +52,8 @@ NEGATIONS = frozenset(
         "nor",
         "without",
         "cannot",
-        "dont",
-        "didnt",
-        "doesnt",
-        "isnt",
-        "wasnt",
-        "arent",
-        "werent",
+        *_CONTRACTED,
+        *(part + "t" for part in _CONTRACTED),
         "wont",
     ]
 )
@@ -85,11 +100,11 @@ def sentence_evidence(sentences: Sequence[str], index: SentenceIndex) -> tuple[f
 
     invented = index.unstated({n for sentence in sentences for n in NUMBER_RE.findall(sentence)})
     new_numbers = min(len(invented), MAX_NEW_NUMBERS) / MAX_NEW_NUMBERS
-    new_negation = 1.0 if not NEGATIONS.isdisjoint(answer_tokens) and not _negates(index) else 0.0
+    new_negation = 1.0 if not NEGATION_TOKENS.isdisjoint(answer_tokens) and not _negates(index) else 0.0
     return unsupported, gap, new_numbers, new_negation
 
 
 def _negates(index: SentenceIndex) -> bool:
     """Whether any context sentence negates (asked only of an answer that does)."""
-    isdisjoint = NEGATIONS.isdisjoint
+    isdisjoint = NEGATION_TOKENS.isdisjoint
     return not isdisjoint(index.rest_words) or not all(isdisjoint(words) for words in index.words)
