@@ -35,7 +35,6 @@ import yaml
 from mre.slo import SLO
 from mre.slo_spec import (
     DEFAULT_NO_DATA_MINUTES,
-    EVENTS,
     FILTER_KEYS,
     AlertRouting,
     Calibration,
@@ -52,6 +51,7 @@ from mre.slo_spec import (
     default_alert_name,
     did_you_mean,
     duration_minutes,
+    event_rule,
     known_evaluations,
     labels_of,
     objective_of,
@@ -174,11 +174,8 @@ def _mre_sli(options: Mapping[str, str], path: str, problem: Problem, score: boo
     filters = {k: options[k] for k in FILTER_KEYS if k in options}
     if not score:
         event = options.get("event", "")
-        if event not in EVENTS:
-            problem(f"{path}.event", f"one of {', '.join(EVENTS)}, got {event!r}{did_you_mean(event, EVENTS)}")
-            return None
-        scorer, threshold = EVENTS[event]
-        return scorer, threshold, event, filters, None
+        rule = event_rule(event, f"{path}.event", problem, known_evaluations())
+        return None if rule is None else (*rule, event, filters, None)
     evaluation = options.get("evaluation", "")
     evaluations = known_evaluations()
     if evaluation not in evaluations:

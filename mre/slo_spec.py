@@ -12,8 +12,7 @@
         labels: {category: grounding}    # optional: added to this SLO's rules
         sli:
           score: {evaluation: faithfulness, threshold: 0.5}    # good when the score >= threshold
-          # or: event: guardrail_violation | flagged_input | wrong_abstention | stale_source
-          #     | permission_leak | unscored_answer
+          # or: event: unscored_answer   (a kind of mre.slo_events, the README lists them)
         filters: {route: policy-qa}      # optional: route, model
         no_data: 1h                      # alert when this SLO gets no event for this long (`off` disables)
         alerting:
@@ -24,11 +23,9 @@
           runbook_url: https://runbooks.example.com/faithfulness
           runbook: First steps, as text    # shown as the alert's description
 
-Events are scorers with a fixed rule: a guardrail violation is ``safety < 1`` (the answer, and
-guardrails on the output), a flagged input ``input_safety < 1`` (guardrails on the question: the
-user's input, never counted against the answer), a wrong abstention ``abstention < 1``, a stale source
-``freshness < 0.5``, a permission leak ``permission_leak < 0.5``, an unscored answer
-``scoring_coverage < 1`` (its text, question or context was not captured).
+Events are scorers with a fixed rule, each kind registered once in :mod:`mre.slo_events` (a stale
+source is ``freshness < 0.5``; an unscored answer ``scoring_coverage < 1``, its text, question or
+context not captured).
 
 Unknown keys, evaluations and events are errors with a "did you mean"; a misspelt key is never
 silently ignored. Sloth ``prometheus/v1`` and OpenSLO ``openslo/v1`` files load into the same model
@@ -46,21 +43,11 @@ from typing import Any
 
 import yaml
 
-from mre import evaluations
+from mre import evaluations, slo_events
 from mre.slo import SLO
 from mre.slo_windows import period_problem
 
 VERSION = "mre/v1"
-EVENTS: Mapping[str, tuple[str, float]] = {
-    "guardrail_violation": ("safety", 1.0),
-    # A question a guardrail flagged: its own SLI (abuse, injection attempts), not the answer's fault.
-    "flagged_input": ("input_safety", 1.0),
-    "wrong_abstention": ("abstention", 1.0),
-    "stale_source": ("freshness", 0.5),
-    "permission_leak": ("permission_leak", 0.5),
-    # An answer that could not be fully scored (mre.processor.coverage): a bad event of its own SLO.
-    "unscored_answer": ("scoring_coverage", 1.0),
-}
 FILTER_KEYS = ("route", "model")
 DEFAULT_NO_DATA_MINUTES = 60
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
@@ -383,6 +370,21 @@ def slo_name_of(raw: Any, path: str, problem: Problem) -> str | None:
     return raw
 
 
+def event_rule(
+    event: object, path: str, problem: Problem, evaluations: frozenset[str] | set[str]
+) -> tuple[str, float] | None:
+    """(scorer, threshold) of a registered event kind (:mod:`mre.slo_events`), whose scorer is known."""
+    rules = slo_events.RULES
+    if not isinstance(event, str) or event not in rules:
+        problem(path, f"one of {', '.join(rules)}, got {event!r}{did_you_mean(str(event), rules)}")
+        return None
+    scorer, threshold = rules[event]
+    if scorer not in evaluations:
+        problem(path, f"event {event!r} rests on evaluation {scorer!r}, which no registered scorer provides")
+        return None
+    return scorer, threshold
+
+
 def _sli(
     raw: Any, path: str, problem: Problem, evaluations: frozenset[str] | set[str]
 ) -> tuple[str, float, str | None] | None:
@@ -394,12 +396,8 @@ def _sli(
         problem(path, f"exactly one of 'score: {{evaluation, threshold}}' or 'event: <name>'{hint}")
         return None
     if "event" in raw:
-        event = raw["event"]
-        if event not in EVENTS:
-            problem(f"{path}.event", f"one of {', '.join(EVENTS)}, got {event!r}{did_you_mean(str(event), EVENTS)}")
-            return None
-        scorer, threshold = EVENTS[event]
-        return scorer, threshold, str(event)
+        rule = event_rule(raw["event"], f"{path}.event", problem, evaluations)
+        return None if rule is None else (*rule, str(raw["event"]))
     score = raw["score"]
     if not isinstance(score, dict):
         problem(f"{path}.score", "a mapping with evaluation and threshold")

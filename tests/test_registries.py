@@ -1,12 +1,14 @@
 """One place to add a part: a scorer registered alone shows on every surface (pipeline, metrics,
 evaluation records, SLO files, dashboards); a dialect registered alone is read, scored and stripped
-to its declared text-free keys; the instrumentors of `instrument()` are the entry points'."""
+to its declared text-free keys; an SLO event kind registered alone is read in every SLO format,
+evaluated, counted and ruled on; the instrumentors of `instrument()` are the entry points'."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk._logs import LoggerProvider
@@ -14,17 +16,23 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import CollectorRegistry
 
 from mre import semconv as sc
+from mre import slo_events
 from mre.exporters.embedded import install_embedded
+from mre.exporters.prometheus import PrometheusSink
 from mre.exporters.slo_dashboards import build_dashboards
+from mre.exporters.slo_rules import build_rules
 from mre.instrumentation import generation, retrieval
 from mre.model import Document, Interaction, Score
 from mre.processor import dialects, scorers
 from mre.processor.coverage import NEEDS_ANSWER
 from mre.processor.dialects import DialectSpec, GenerationStage, RetrievalStage
+from mre.processor.pipeline import ScoringPipeline
 from mre.processor.spans import SpanRecord, hex_span_id
-from mre.slo_spec import load_default, parse
+from mre.slo_files import parse_any
+from mre.slo_spec import SpecError, load_default, parse
 from tests.helpers import FAITHFULNESS_THRESHOLD
 
 CONTEXT = "Customers may request a refund within 30 days of delivery."
@@ -90,6 +98,63 @@ def test_registering_a_scorer_twice_or_in_no_stage_is_refused(registered_scorer:
         scorers.register(scorers.ScorerSpec("tone", tone, (), scorers.GENERATION, ""))
     with pytest.raises(ValueError, match="stage"):
         scorers.register(scorers.ScorerSpec("tone2", tone, (), "vibes", ""))
+
+
+@pytest.fixture
+def rude_answers(registered_scorer: None) -> Iterator[None]:
+    slo_events.register(slo_events.EventKind("rude_answer", "tone", 1.0, "an answer that is rude"))
+    yield
+    slo_events.unregister("rude_answer")
+
+
+RUDE_SLO = {
+    "mre/v1": "version: mre/v1\nservice: s\nslos:\n  - name: rude\n    objective: 99\n    sli: {event: rude_answer}\n",
+    "sloth": (
+        "version: prometheus/v1\nservice: s\nslos:\n  - name: rude\n    objective: 99\n"
+        "    sli: {plugin: {id: mre/event/v1, options: {event: rude_answer}}}\n"
+        "    alerting: {name: RudeBudgetBurn}\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("form", RUDE_SLO)
+def test_an_event_kind_registered_alone_is_read_evaluated_counted_and_ruled_on(rude_answers: None, form: str) -> None:
+    file = parse_any(RUDE_SLO[form], "slos.yaml")
+    (spec,) = file.slos
+    assert (spec.slo.scorer, spec.slo.threshold) == ("tone", 1.0)
+    # evaluated by the pipeline and counted as a bad event of its SLO
+    registry = CollectorRegistry()
+    pipeline = ScoringPipeline(slos=file.runtime_slos, sinks=[PrometheusSink(registry)])
+    rude = Interaction("1" * 32, "2" * 16, question="How long?", answer="Whatever, 30 days.")
+    evaluation = pipeline.score(rude)
+    pipeline.deliver(evaluation)
+    assert [(o.slo, o.good) for o in evaluation.slo_outcomes] == [("rude", False)]
+    labels = {"service": "unknown", "slo": "rude", "outcome": "bad", "route": "unknown", "model": "unknown"}
+    assert registry.get_sample_value("mre_slo_events_total", labels) == 1.0
+    # the rules compute its SLI and alert on it
+    rules = json.dumps(build_rules(file))
+    assert '"sloth_slo": "rude"' in rules
+    assert "RudeBudgetBurn" in rules
+
+
+def test_an_event_kind_is_refused_unregistered_or_over_an_evaluation_no_scorer_gives(registered_scorer: None) -> None:
+    with pytest.raises(SpecError, match=r"one of guardrail_violation, .*got 'rude_answer'"):
+        parse_any(RUDE_SLO["mre/v1"], "slos.yaml")
+    slo_events.register(slo_events.EventKind("rude_answer", "manners", 1.0, "an answer that is rude"))
+    try:
+        with pytest.raises(SpecError, match="rests on evaluation 'manners', which no registered scorer provides"):
+            parse_any(RUDE_SLO["mre/v1"], "slos.yaml")
+    finally:
+        slo_events.unregister("rude_answer")
+    with pytest.raises(ValueError, match="already registered"):
+        slo_events.register(slo_events.EventKind("stale_source", "freshness", 0.5, ""))
+
+
+def test_the_readme_lists_exactly_the_registered_event_kinds() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith("| `") and " | `" in line and "` < " in line]
+    listed = [tuple(cell.strip() for cell in row.strip("|").split("|")) for row in rows]
+    assert listed == [(f"`{k.name}`", f"`{k.evaluation}` < {k.threshold:g}", k.means) for k in slo_events.kinds()]
 
 
 def test_every_registered_scorer_names_its_scores_as_it_is_registered() -> None:
