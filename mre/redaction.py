@@ -38,15 +38,22 @@ _NATIONAL_IDS = (
     re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]\b"),  # UK NINO
     re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){3,7}\b"),  # IBAN
 )
-_SECRETS = (
-    re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_\-]{20,256}+\b"),  # OpenAI / Anthropic keys
-    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),  # AWS access key id
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,255}+\b"),  # GitHub tokens
-    re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,255}+\b"),  # Slack tokens
-    re.compile(r"\beyJ[A-Za-z0-9_-]{10,4096}+\.eyJ[A-Za-z0-9_-]{10,4096}+\.[A-Za-z0-9_-]{10,4096}+\b"),  # JWT
-    re.compile(r"-----BEGIN (?:RSA |EC |OPENSSH )?PRIVATE KEY-----"),
-    re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b"),  # Google API key
+# Each secret's pattern with the literals one of which every match holds. A pattern that opens with
+# \b gets no literal-prefix search from the regex engine, so its scan tries every position of the text
+# (~28 us on 2 KB each, timeit); a text holding none of its literals is not scanned (0.1 us).
+_SECRETS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
+    (("sk-",), re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_\-]{20,256}+\b")),  # OpenAI / Anthropic keys
+    (("AKIA",), re.compile(r"\bAKIA[0-9A-Z]{16}\b")),  # AWS access key id
+    (tuple(f"gh{c}_" for c in "pousr"), re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,255}+\b")),  # GitHub tokens
+    (("xox",), re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,255}+\b")),  # Slack tokens
+    (
+        ("eyJ",),
+        re.compile(r"\beyJ[A-Za-z0-9_-]{10,4096}+\.eyJ[A-Za-z0-9_-]{10,4096}+\.[A-Za-z0-9_-]{10,4096}+\b"),
+    ),  # JWT
+    (("-----BEGIN",), re.compile(r"-----BEGIN (?:RSA |EC |OPENSSH )?PRIVATE KEY-----")),
+    (("AIza",), re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b")),  # Google API key
 )
+_ANY_DIGIT = re.compile(r"\d").search  # every card, phone and national id holds a digit
 
 
 def luhn_valid(digits: str) -> bool:
@@ -62,20 +69,24 @@ def luhn_valid(digits: str) -> bool:
 def find_sensitive(text: str) -> list[Finding]:
     """PII and secrets in ``text`` (shared with redaction)."""
     found: list[Finding] = []
-    for m in _EMAIL.finditer(text):
-        found.append(Finding(PII_EMAIL, m.start(), m.end()))
-    for m in _CARD.finditer(text):
-        digits = re.sub(r"\D", "", m.group())
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
-            found.append(Finding(PII_CARD, m.start(), m.end()))
-    for pattern in _NATIONAL_IDS:
-        for m in pattern.finditer(text):
-            found.append(Finding(PII_NATIONAL_ID, m.start(), m.end()))
-    for pattern in _SECRETS:
-        for m in pattern.finditer(text):
-            found.append(Finding(SECRET, m.start(), m.end()))
+    if "@" in text:  # every email holds one
+        for m in _EMAIL.finditer(text):
+            found.append(Finding(PII_EMAIL, m.start(), m.end()))
+    digits_held = _ANY_DIGIT(text) is not None
+    if digits_held:
+        for m in _CARD.finditer(text):
+            digits = re.sub(r"\D", "", m.group())
+            if 13 <= len(digits) <= 19 and luhn_valid(digits):
+                found.append(Finding(PII_CARD, m.start(), m.end()))
+        for pattern in _NATIONAL_IDS:
+            for m in pattern.finditer(text):
+                found.append(Finding(PII_NATIONAL_ID, m.start(), m.end()))
+    for marks, pattern in _SECRETS:
+        if any(mark in text for mark in marks):
+            for m in pattern.finditer(text):
+                found.append(Finding(SECRET, m.start(), m.end()))
     taken = [(f.start, f.end) for f in found]
-    for m in _PHONE.finditer(text):
+    for m in _PHONE.finditer(text) if digits_held else ():
         digits = re.sub(r"\D", "", m.group())
         overlaps = any(m.start() < end and start < m.end() for start, end in taken)
         if 8 <= len(digits) <= 15 and not overlaps:

@@ -27,6 +27,7 @@ from mre.processor.scorers.text import (
     is_abstention,
     split_sentences,
 )
+from mre.redaction import _SECRETS, PII_CARD, PII_EMAIL, PII_NATIONAL_ID, PII_PHONE, SECRET, find_sensitive
 
 
 def _strings(alphabet: list[str], up_to: int) -> Iterator[str]:
@@ -205,3 +206,36 @@ def test_tokens_of_ascii_text_are_the_patterns_tokens_and_other_text_takes_the_p
     for _ in range(2_000):
         text = "".join(rng.choice("aZ9 .,'-_\t\né€") for _ in range(rng.randint(0, 30)))
         assert tokens(text) == _TOKEN.findall(text.lower()), text
+
+
+# --- sensitive content: the literals every match holds -------------------------------------------------
+def test_every_secret_the_patterns_find_holds_a_literal_the_pre_check_looks_for() -> None:
+    rng = random.Random(23)
+    pieces = ["sk-", "proj-", "AKIA", "gh", "p_", "o_", "u_", "s_", "r_", "xox", "b-", "eyJ", ".", "-----BEGIN ",
+              "RSA ", "PRIVATE KEY-----", "AIza", "A", "z", "0", "_", "-", " "]  # fmt: skip
+    found = 0
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 30)))
+        text += "Ab3_" * rng.randint(0, 12)  # long enough bodies for the length bounds
+        for marks, pattern in _SECRETS:
+            if pattern.search(text):
+                found += 1
+                assert any(mark in text for mark in marks), (pattern.pattern, text)
+    assert found > 500
+    for marks, _pattern in _SECRETS:  # one real-shaped secret of each kind is still found
+        sample = {
+            "sk-": "sk-proj-" + "a1" * 12,
+            "AKIA": "AKIA" + "A1" * 8,
+            "ghp_": "ghp_" + "a1" * 18,
+            "xox": "xoxb-" + "a1" * 6,
+            "eyJ": "eyJ" + "a" * 12 + ".eyJ" + "b" * 12 + "." + "c" * 12,
+            "-----BEGIN": "-----BEGIN RSA PRIVATE KEY-----",
+            "AIza": "AIza" + "a1b" * 11 + "ab",
+        }[marks[0]]
+        assert [f.kind for f in find_sensitive(f"key: {sample} end")] == [SECRET], sample
+
+
+def test_emails_phones_cards_and_ids_are_found_as_before() -> None:
+    text = "Mail ann@example.com, call +44 20 7946 0958, card 4111 1111 1111 1111, SSN 123-45-6789."
+    assert [f.kind for f in find_sensitive(text)] == [PII_EMAIL, PII_PHONE, PII_CARD, PII_NATIONAL_ID]
+    assert find_sensitive("No digits and no at sign here, only words.") == []
