@@ -4,6 +4,8 @@ the full size does not fit CI): each asserts the bound, the count, and that the 
 from __future__ import annotations
 
 import json
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -546,6 +548,44 @@ def test_scorer_caches_hold_a_bounded_number_of_characters() -> None:
     for cache in _cache.CACHES:
         info = cache.cache_info()  # type: ignore[attr-defined]
         assert info["chars"] <= 8_000_000, (cache, info)
+
+
+def test_scorer_caches_read_without_their_lock_stay_right_under_threads_that_evict() -> None:
+    """A hit reads the cache without its lock (atomic under the GIL); threads that hit, miss and evict
+    the same small cache at once must each get the value of their own text, and the bounds hold."""
+    calls: list[str] = []
+
+    @_cache.text_cache(max_entries=8, max_chars=400)
+    def length_of(text: str) -> int:
+        calls.append(text)
+        return len(text)
+
+    texts = [f"text {i} " + "x" * (i % 13) for i in range(64)]
+    wrong: list[tuple[str, int]] = []
+
+    def work(seed: int) -> None:
+        for k in range(4_000):
+            text = texts[(seed * 7 + k * 13) % len(texts)]
+            got = length_of(text)
+            if got != len(text):
+                wrong.append((text, got))
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(8)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter allows
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    try:
+        assert wrong == []
+        info = length_of.cache_info()  # type: ignore[attr-defined]
+        assert info["entries"] <= 8 and info["chars"] <= 400 and info["evictions"] > 0
+    finally:
+        _cache.CACHES.remove(length_of)
 
 
 # --- 13 and 14. authentication before the body; permanent errors ---------------------------------
