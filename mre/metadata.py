@@ -36,6 +36,8 @@ ALIASES: Final[Mapping[str, tuple[str, ...]]] = {
     sc.META_ACL: ("allowed_groups",),
 }
 
+_ALIAS_NAMES: Final = frozenset(name for names in ALIASES.values() for name in names)
+
 
 def parse_metadata_keys(raw: str) -> dict[str, str]:
     """``"updated_at=last_modified, acl=allowed_groups"`` -> ``{"updated_at": "last_modified", ...}``.
@@ -62,6 +64,8 @@ def metadata_keys_from_env() -> dict[str, str]:
 def normalize_metadata(metadata: Mapping[str, Any], mapping: Mapping[str, str]) -> Mapping[str, Any]:
     """A copy with the configured (or usual) names also under the names scoring reads; ``metadata``
     itself when nothing applies (most documents, most of the time)."""
+    if not mapping and metadata.keys().isdisjoint(_ALIAS_NAMES):
+        return metadata  # nothing to map: no configured names, and none of the usual ones (per document)
     out: dict[str, Any] | None = None
     for ours in KEYS:
         if ours in metadata:
