@@ -12,8 +12,11 @@ import random
 import re
 from collections.abc import Iterator
 
+import pytest
+
+from mre.processor import limits
 from mre.processor.baselines import _TOKEN, tokens
-from mre.processor.scorers._context import NUMBER_RE, SentenceIndex, sentence_index
+from mre.processor.scorers._context import NUMBER_RE, SentenceIndex, best_coverage, context_units, sentence_index
 from mre.processor.scorers.faithfulness_evidence import SENTENCE_RE, overlap_evidence, sentence_evidence
 from mre.processor.scorers.text import (
     _ABBREV_LAST,
@@ -239,3 +242,27 @@ def test_emails_phones_cards_and_ids_are_found_as_before() -> None:
     text = "Mail ann@example.com, call +44 20 7946 0958, card 4111 1111 1111 1111, SSN 123-45-6789."
     assert [f.kind for f in find_sensitive(text)] == [PII_EMAIL, PII_PHONE, PII_CARD, PII_NATIONAL_ID]
     assert find_sensitive("No digits and no at sign here, only words.") == []
+
+
+# --- answerability: the widest windows hold the best coverage -----------------------------------------
+def test_coverage_over_the_widest_windows_is_coverage_over_every_unit(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(29)
+    vocabulary = [f"q{a}{b}" for a in "bcdfg" for b in "hjklmn"]  # 30 words analyze keeps as they are
+    assert {t for w in vocabulary for t in analyze(w).terms} == set(vocabulary)
+    covered = 0
+
+    def document() -> str:
+        sentences = rng.randint(0, 6)
+        return " ".join(" ".join(rng.sample(vocabulary, 4)).capitalize() + "." for _ in range(sentences))
+
+    for bound in (10_000, 7):  # without the unit bound, and with it cutting a document's windows
+        monkeypatch.setattr(limits, "MAX_UNITS", bound)
+        for _ in range(300):
+            units = context_units([document() for _ in range(rng.randint(1, 5))])
+            assert len(units.widest_units()) <= len(units.units)
+            for _ in range(5):
+                needles = frozenset(rng.sample(vocabulary, rng.randint(1, 6)))
+                best = best_coverage(needles, units.units)
+                assert best_coverage(needles, units.widest_units()) == best
+                covered += best > 0
+    assert covered > 1_000  # the needles meet the units, not only miss them

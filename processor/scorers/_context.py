@@ -61,9 +61,22 @@ class ContextUnits:
     units: tuple[Unit, ...]
     docs: tuple[int, ...]  # the document (context index) of each unit
     cut: bool = False  # whether units past MAX_UNITS were left out
+    # The units no other unit here contains (a document's widest windows), by index; () means all.
+    # A unit's terms are the union of its sentences', so what holds most of some terms is among them.
+    widest: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self.units)
+
+    def widest_units(self) -> Sequence[Unit]:
+        return [self.units[i] for i in self.widest] if self.widest else self.units
+
+
+def _widest_of_block(size: int) -> int:
+    """How many of a document's ``size`` units (singles, then pairs, then triples: ``_document_units``)
+    are its widest: the triples of three sentences or more, else its one pair or single."""
+    sentences = 1 if size == 1 else 2 if size == 3 else size // 3 + 1
+    return max(1, sentences - 2) if size else 0
 
 
 def context_units(contexts: Sequence[str]) -> ContextUnits:
@@ -72,9 +85,18 @@ def context_units(contexts: Sequence[str]) -> ContextUnits:
     per_doc = [_document_units(text) for text in contexts]
     units = tuple(u for doc in per_doc for u in doc)
     docs = tuple(i for i, doc in enumerate(per_doc) for _ in doc)
-    if len(units) <= limits.MAX_UNITS:
-        return ContextUnits(units, docs)
-    return ContextUnits(units[: limits.MAX_UNITS], docs[: limits.MAX_UNITS], cut=True)
+    cut = len(units) > limits.MAX_UNITS
+    kept = limits.MAX_UNITS if cut else len(units)
+    widest: list[int] = []
+    start = 0
+    for doc in per_doc:
+        end = start + len(doc)
+        if end <= kept:
+            widest.extend(range(end - _widest_of_block(len(doc)), end))
+        elif start < kept:
+            widest.extend(range(start, kept))  # a document the bound cut: its kept units, all of them
+        start = end
+    return ContextUnits(units[:kept], docs[:kept], cut, tuple(widest))
 
 
 class _Cut(Protocol):

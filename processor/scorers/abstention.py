@@ -24,7 +24,7 @@ NEEDLESS_ABSTENTION = "needless_abstention"
 
 def answerability(question: str, units: ContextUnits) -> float:
     """The best share of the question's key terms one context unit holds (0 with no unit)."""
-    return best_coverage(question_terms(question), units.units)
+    return best_coverage(question_terms(question), units.widest_units())
 
 
 def abstention(interaction: Interaction) -> Score | None:
