@@ -553,11 +553,9 @@ def test_scorer_caches_hold_a_bounded_number_of_characters() -> None:
 def test_scorer_caches_read_without_their_lock_stay_right_under_threads_that_evict() -> None:
     """A hit reads the cache without its lock (atomic under the GIL); threads that hit, miss and evict
     the same small cache at once must each get the value of their own text, and the bounds hold."""
-    calls: list[str] = []
 
     @_cache.text_cache(max_entries=8, max_chars=400)
     def length_of(text: str) -> int:
-        calls.append(text)
         return len(text)
 
     texts = [f"text {i} " + "x" * (i % 13) for i in range(64)]

@@ -114,6 +114,12 @@ RUDE_SLO = {
         "    sli: {plugin: {id: mre/event/v1, options: {event: rude_answer}}}\n"
         "    alerting: {name: RudeBudgetBurn}\n"
     ),
+    "openslo": (
+        "apiVersion: openslo/v1\nkind: SLO\nmetadata:\n  name: rude\n  annotations:\n"
+        "    mre.dev/event: rude_answer\n    mre.dev/alert-name: RudeBudgetBurn\n"
+        "spec:\n  service: s\n  budgetingMethod: Occurrences\n"
+        "  timeWindow: [{duration: 28d, isRolling: true}]\n  objectives: [{target: 0.99}]\n"
+    ),
 }
 
 

@@ -17,7 +17,8 @@ import pytest
 from mre.processor import limits
 from mre.processor.baselines import _TOKEN, tokens
 from mre.processor.scorers._context import NUMBER_RE, SentenceIndex, best_coverage, context_units, sentence_index
-from mre.processor.scorers.faithfulness_evidence import SENTENCE_RE, overlap_evidence, sentence_evidence
+from mre.processor.scorers.faithfulness import _LEAD_IN_RE, answer_evidence
+from mre.processor.scorers.faithfulness_evidence import SENTENCE_RE, overlap_evidence
 from mre.processor.scorers.text import (
     _ABBREV_LAST,
     _ABBREV_RE,
@@ -29,6 +30,7 @@ from mre.processor.scorers.text import (
     analyze,
     is_abstention,
     split_sentences,
+    strip_citations,
 )
 from mre.redaction import _SECRETS, PII_CARD, PII_EMAIL, PII_NATIONAL_ID, PII_PHONE, SECRET, find_sensitive
 
@@ -190,15 +192,20 @@ def test_every_phrase_the_abstention_pattern_matches_holds_a_mark_the_pre_check_
 
 
 # --- the answer's evidence: split once ---------------------------------------------------------------
-def test_evidence_of_split_sentences_is_the_evidence_of_the_answer() -> None:
+def test_the_answers_evidence_split_once_is_its_evidence_split_joined_and_split_again() -> None:
+    """answer_evidence hands its sentences on; it used to join them with line breaks and have the
+    evidence split the text again (which drops a sentence a lead-in emptied)."""
     index = _index("Refunds are issued within 30 days. Shipping is free over $50.", "Returns need a receipt.")
     for answer in (
         "Refunds are issued within 30 days.\nShipping is not free. Returns need 2 receipts!",
-        "Per the policy, refunds take 45 days.",
+        "Per the policy, refunds take 45 days. Under the policy, returns need a receipt.",
+        "Per the policy, shipping is free. The answer is: 50 [1].",
         "",
         "\n\nReturns need a receipt.  Shipping is free over $50.",
     ):
-        assert sentence_evidence(SENTENCE_RE.split(answer), index) == overlap_evidence(answer, index)
+        sentences = SENTENCE_RE.split(strip_citations(answer))
+        rejoined = "\n".join(_LEAD_IN_RE.sub("", s, count=1) for s in sentences)
+        assert answer_evidence(answer, index) == overlap_evidence(rejoined, index), answer
 
 
 # --- the baseline's tokens: one pass over bytes for ASCII text ----------------------------------------
