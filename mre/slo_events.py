@@ -15,7 +15,6 @@ processor.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -51,22 +50,9 @@ def kinds() -> tuple[EventKind, ...]:
     return tuple(_KINDS.values())
 
 
-class _Rules(Mapping[str, tuple[str, float]]):
-    """name -> (evaluation, threshold) of every registered kind, read live (a kind registered later
-    is seen)."""
+def get(name: str) -> EventKind | None:
+    return _KINDS.get(name)
 
-    def __getitem__(self, name: str) -> tuple[str, float]:
-        kind = _KINDS[name]
-        return kind.evaluation, kind.threshold
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(_KINDS))
-
-    def __len__(self) -> int:
-        return len(_KINDS)
-
-
-RULES: Mapping[str, tuple[str, float]] = _Rules()
 
 for _kind in (
     EventKind("guardrail_violation", "safety", 1.0, "an answer the safety check or a guardrail on the output flagged"),

@@ -374,15 +374,15 @@ def event_rule(
     event: object, path: str, problem: Problem, evaluations: frozenset[str] | set[str]
 ) -> tuple[str, float] | None:
     """(scorer, threshold) of a registered event kind (:mod:`mre.slo_events`), whose scorer is known."""
-    rules = slo_events.RULES
-    if not isinstance(event, str) or event not in rules:
-        problem(path, f"one of {', '.join(rules)}, got {event!r}{did_you_mean(str(event), rules)}")
+    kind = slo_events.get(event) if isinstance(event, str) else None
+    if kind is None:
+        names = [k.name for k in slo_events.kinds()]
+        problem(path, f"one of {', '.join(names)}, got {event!r}{did_you_mean(str(event), names)}")
         return None
-    scorer, threshold = rules[event]
-    if scorer not in evaluations:
-        problem(path, f"event {event!r} rests on evaluation {scorer!r}, which no registered scorer provides")
+    if kind.evaluation not in evaluations:
+        problem(path, f"event {event!r} rests on evaluation {kind.evaluation!r}, which no registered scorer provides")
         return None
-    return scorer, threshold
+    return kind.evaluation, kind.threshold
 
 
 def _sli(
