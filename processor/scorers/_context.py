@@ -42,8 +42,14 @@ def best_coverage(needles: frozenset[str], units: Sequence[Unit]) -> float:
     return best / len(needles)
 
 
+@dataclass(frozen=True, slots=True)
+class _DocumentUnits:
+    units: tuple[Unit, ...]  # singles, then pairs, then triples
+    widest: int  # how many of the last units no other unit of the document contains
+
+
 @text_cache(max_entries=4_096, max_chars=8_000_000)
-def _document_units(text: str) -> tuple[Unit, ...]:
+def _document_units(text: str) -> _DocumentUnits:
     """Per document text: chunks recur across answers (at any position), so each is split, analysed
     and paired once. Units carry no position; :class:`ContextUnits` says which document each is from."""
     sentences = split_sentences(strip_citations(text))
@@ -53,7 +59,7 @@ def _document_units(text: str) -> tuple[Unit, ...]:
     # Claims also fuse a sentence with the one after next ("20 weeks ..., within 18 months"): windows of
     # three, as SummaC aligns claims to source windows rather than to single sentences.
     triples = [_union(sentences[i : i + 3], analyses[i : i + 3]) for i in range(len(sentences) - 2)]
-    return (*singles, *pairs, *triples)
+    return _DocumentUnits((*singles, *pairs, *triples), len(triples) or len(pairs) or len(singles))
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,27 +78,20 @@ class ContextUnits:
         return [self.units[i] for i in self.widest] if self.widest else self.units
 
 
-def _widest_of_block(size: int) -> int:
-    """How many of a document's ``size`` units (singles, then pairs, then triples: ``_document_units``)
-    are its widest: the triples of three sentences or more, else its one pair or single."""
-    sentences = 1 if size == 1 else 2 if size == 3 else size // 3 + 1
-    return max(1, sentences - 2) if size else 0
-
-
 def context_units(contexts: Sequence[str]) -> ContextUnits:
     """Every document's units, at most MAX_UNITS in all (the first documents first: retrieval ranks
     them); ``cut`` says whether the bound left some out (the answer's analysis counts it: ``units_of``)."""
     per_doc = [_document_units(text) for text in contexts]
-    units = tuple(u for doc in per_doc for u in doc)
-    docs = tuple(i for i, doc in enumerate(per_doc) for _ in doc)
+    units = tuple(u for doc in per_doc for u in doc.units)
+    docs = tuple(i for i, doc in enumerate(per_doc) for _ in doc.units)
     cut = len(units) > limits.MAX_UNITS
     kept = limits.MAX_UNITS if cut else len(units)
     widest: list[int] = []
     start = 0
     for doc in per_doc:
-        end = start + len(doc)
+        end = start + len(doc.units)
         if end <= kept:
-            widest.extend(range(end - _widest_of_block(len(doc)), end))
+            widest.extend(range(end - doc.widest, end))
         elif start < kept:
             widest.extend(range(start, kept))  # a document the bound cut: its kept units, all of them
         start = end
