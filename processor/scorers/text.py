@@ -333,6 +333,7 @@ class Quantity(NamedTuple):
 
 
 _ENDS = ".!?;"
+_BOUNDARIES = (*((end, 1) for end in _ENDS), ("\n", 0))  # where a boundary may start: after, or at
 _STARTS_SENTENCE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _OPENERS = frozenset("\"'([")
 
@@ -343,30 +344,20 @@ def _sentence_pieces(text: str) -> list[str]:
     sentence. Texts dense in such characters (hostile ones) take the regex, linear as well."""
     n = len(text)
     most = 64 + n // 16
-    # Candidate starts in a list (a start found twice, after a "." and at a "\n", is read the same
-    # both times); sorted only when a second kind of character merges in, as find yields them in order.
+    # Candidate starts: right after each sentence end, and at each newline. A start found twice (after
+    # a "." and at a "\n") is read the same both times, so a list does; sorting an already sorted one
+    # (a single kind of boundary, the usual text) costs one pass.
     starts: list[int] = []
-    kinds = 0
-    for ch in _ENDS:
-        if ch not in text:
+    for ch, offset in _BOUNDARIES:
+        if ch not in text:  # an operator, not a method call: most texts hold one or two kinds
             continue
-        kinds += 1
         i = text.find(ch)
         while i != -1:
-            starts.append(i + 1)
+            starts.append(i + offset)
             if len(starts) > most:
                 return _SENT_SPLIT_RE.split(text)
             i = text.find(ch, i + 1)
-    if "\n" in text:
-        kinds += 1
-        i = text.find("\n")
-        while i != -1:
-            starts.append(i)
-            if len(starts) > most:
-                return _SENT_SPLIT_RE.split(text)
-            i = text.find("\n", i + 1)
-    if kinds > 1:
-        starts.sort()
+    starts.sort()
     pieces: list[str] = []
     pos = 0
     for s in starts:
