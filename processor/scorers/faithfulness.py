@@ -101,17 +101,13 @@ def check_claim(claim: str, context: ContextUnits) -> ClaimVerdict:
     claimed_quantities = analysis.quantities
     claimed_qualifiers = analysis.qualifiers
     units, docs = context.units, context.docs
-    # (-coverage, unit) pairs sorted as they are: the best coverage first, ties to the earlier unit
-    # (single sentences are listed first, so they win).
-    if not terms:
-        scored = [(-0.0, i) for i in range(len(units))]
-    else:
-        size = len(terms)
-        scored = [(-len(terms & u.terms) / size, i) for i, u in enumerate(units)]
-    scored.sort()
-    candidates = [i for cov, i in scored if -cov >= TERM_COVERAGE]
+    size = len(terms)
+    coverages = [len(terms & u.terms) / size for u in units] if terms else [0.0] * len(units)
+    # Best coverage first; a stable sort keeps ties in unit order (single sentences are listed first).
+    ranked = sorted(range(len(units)), key=coverages.__getitem__, reverse=True)
+    candidates = [i for i in ranked if coverages[i] >= TERM_COVERAGE]
     if not candidates:
-        best = 0.0 - scored[0][0] if scored else 0.0  # 0.0 - (-0.0) is 0.0 (-0.0 would print "-0%")
+        best = coverages[ranked[0]] if ranked else 0.0
         return ClaimVerdict(claim, False, REASON_UNSUPPORTED, f"best context match covers {best:.0%} of its terms")
     if claimed_quantities or claimed_qualifiers:
         # Prefer a candidate that carries the claim's numbers: with two versions of a policy in the
