@@ -85,12 +85,13 @@ def find_sensitive(text: str) -> list[Finding]:
         if any(mark in text for mark in marks):
             for m in pattern.finditer(text):
                 found.append(Finding(SECRET, m.start(), m.end()))
-    taken = [(f.start, f.end) for f in found]
-    for m in _PHONE.finditer(text) if digits_held else ():
-        digits = re.sub(r"\D", "", m.group())
-        overlaps = any(m.start() < end and start < m.end() for start, end in taken)
-        if 8 <= len(digits) <= 15 and not overlaps:
-            found.append(Finding(PII_PHONE, m.start(), m.end()))
+    if digits_held:  # last: a phone number is only what no other finding already covers
+        taken = [(f.start, f.end) for f in found]
+        for m in _PHONE.finditer(text):
+            digits = re.sub(r"\D", "", m.group())
+            overlaps = any(m.start() < end and start < m.end() for start, end in taken)
+            if 8 <= len(digits) <= 15 and not overlaps:
+                found.append(Finding(PII_PHONE, m.start(), m.end()))
     return sorted(found, key=lambda f: f.start)
 
 
