@@ -80,14 +80,14 @@ def sentence_evidence(sentences: Sequence[str], index: SentenceIndex) -> tuple[f
     # What each context sentence holds of the answer's words: only these can count toward coverage or
     # support (the context's other words never meet the answer), so the context's vocabulary is never
     # built whole. Sentence words carry no stop words, as the baseline never counts them either way.
-    vocab = frozenset(answer_tokens) - STOP_WORDS
+    sentence_words = [frozenset(toks) - STOP_WORDS for toks in answer_sentences]
+    vocab = frozenset().union(*sentence_words)
     hits = [hit for words in index.words if (hit := vocab & words)]
     present_all = frozenset().union(vocab & index.rest_words, *hits)
     unsupported = unsupported_share(answer_tokens, present_all)
 
     coverages: list[float] = []
-    for toks in answer_sentences:
-        words = frozenset(toks) - STOP_WORDS
+    for words in sentence_words:
         if not words:
             continue
         if len(coverages) == limits.MAX_CLAIMS:
