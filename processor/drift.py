@@ -21,7 +21,7 @@ import numpy as np
 
 from mre.model import Evaluation
 from mre.processor.labels import LabelBounds
-from mre.processor.question_drift import QuestionComparison, compare_questions, question_vector
+from mre.processor.question_drift import QuestionComparison, compare_questions, stored_vector
 
 BINS = np.linspace(0.0, 1.0, 11)
 T = TypeVar("T")
@@ -237,7 +237,7 @@ class DriftMonitor:
         interaction = evaluation.interaction
         service, model = self.labels.service(interaction.service), self.labels.model(interaction.model)
         # Hashing happens outside the lock: it is the costly part and touches nothing shared.
-        vector = question_vector(interaction.question).astype(np.float16) if interaction.question else None
+        vector = stored_vector(interaction.question) if interaction.question else None
         with self._lock:
             if (service, model) not in self._first_seen and len(self._first_seen) < self._scores.max_series:
                 self._first_seen[(service, model)] = self.clock()

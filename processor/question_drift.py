@@ -15,6 +15,7 @@ from itertools import pairwise
 
 import numpy as np
 
+from mre.processor.scorers._cache import text_cache
 from mre.processor.scorers.text import STOPWORDS, stem, words
 
 DIMS = 128
@@ -24,13 +25,22 @@ PERMUTATIONS = 500
 def question_vector(question: str, dims: int = DIMS) -> np.ndarray:
     """Hashed unigram (stemmed content word) and bigram (adjacent words) counts, L2-normalised."""
     tokens = words(question)
-    vector = np.zeros(dims, dtype=np.float32)
     features = [stem(w) for w in tokens if w not in STOPWORDS and len(w) > 1]
     features += [f"{a} {b}" for a, b in pairwise(tokens)]
-    for feature in features:
-        vector[zlib.crc32(feature.encode()) % dims] += 1.0
+    # Counted in one C call (indexing a numpy array per feature cost a microsecond each).
+    buckets = [zlib.crc32(feature.encode()) % dims for feature in features]
+    vector = np.bincount(buckets, minlength=dims).astype(np.float32)
     norm = float(np.linalg.norm(vector))
     return vector / norm if norm > 0 else vector
+
+
+@text_cache(max_entries=4_096, max_chars=2_000_000)
+def stored_vector(question: str) -> np.ndarray:
+    """The vector as the drift monitor stores it (float16, read-only), per question text: users ask
+    the same questions again, and each is hashed once."""
+    vector = question_vector(question).astype(np.float16)
+    vector.flags.writeable = False  # shared by every window holding this question
+    return vector
 
 
 @dataclass(frozen=True, slots=True)

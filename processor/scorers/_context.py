@@ -7,7 +7,7 @@ import operator
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from itertools import filterfalse
+from itertools import chain, filterfalse, repeat
 from typing import Protocol, TypeVar
 
 from mre.model import Interaction
@@ -52,13 +52,13 @@ class _DocumentUnits:
 def _document_units(text: str) -> _DocumentUnits:
     """Per document text: chunks recur across answers (at any position), so each is split, analysed
     and paired once. Units carry no position; :class:`ContextUnits` says which document each is from."""
-    sentences = split_sentences(strip_citations(text))
-    analyses = [analyze(s) for s in sentences]  # each sentence once; windows are unions of these
-    singles = [_union(sentences[i : i + 1], analyses[i : i + 1]) for i in range(len(sentences))]
-    pairs = [_union(sentences[i : i + 2], analyses[i : i + 2]) for i in range(len(sentences) - 1)]
+    doc = _document_sentences(text)  # the same sentences claims are aligned to, and their windows' units
+    n = len(doc.texts)
+    singles = [doc.window(i, 1) for i in range(n)]
+    pairs = [doc.window(i, 2) for i in range(n - 1)]
     # Claims also fuse a sentence with the one after next ("20 weeks ..., within 18 months"): windows of
     # three, as SummaC aligns claims to source windows rather than to single sentences.
-    triples = [_union(sentences[i : i + 3], analyses[i : i + 3]) for i in range(len(sentences) - 2)]
+    triples = [doc.window(i, 3) for i in range(n - 2)]
     return _DocumentUnits((*singles, *pairs, *triples), len(triples) or len(pairs) or len(singles))
 
 
@@ -82,8 +82,8 @@ def context_units(contexts: Sequence[str]) -> ContextUnits:
     """Every document's units, at most MAX_UNITS in all (the first documents first: retrieval ranks
     them); ``cut`` says whether the bound left some out (the answer's analysis counts it: ``units_of``)."""
     per_doc = [_document_units(text) for text in contexts]
-    units = tuple(u for doc in per_doc for u in doc.units)
-    docs = tuple(i for i, doc in enumerate(per_doc) for _ in doc.units)
+    units = tuple(chain.from_iterable([doc.units for doc in per_doc]))
+    docs = tuple(chain.from_iterable([repeat(i, len(doc.units)) for i, doc in enumerate(per_doc)]))
     cut = len(units) > limits.MAX_UNITS
     kept = limits.MAX_UNITS if cut else len(units)
     widest: list[int] = []
@@ -157,11 +157,22 @@ def alignment_keys(words: frozenset[str]) -> frozenset[str]:
 @dataclass(frozen=True, slots=True)
 class _Sentences:
     """One document's sentences: text, content words (the baseline's tokens minus its stop words) and
-    alignment keys."""
+    alignment keys; and the units of its windows that claims were aligned to so far."""
 
     texts: tuple[str, ...]
     words: tuple[frozenset[str], ...]
     keys: tuple[frozenset[str], ...]
+    # (first sentence, sentences) -> unit, filled as claims ask: the document is cached with its text,
+    # so a window of a recurring chunk is unioned once. A unit depends on its text alone, so two
+    # threads filling the same key store equal values (dict stores are atomic).
+    windows: dict[tuple[int, int], Unit]
+
+    def window(self, start: int, size: int) -> Unit:
+        unit = self.windows.get((start, size))
+        if unit is None:
+            texts = self.texts[start : start + size]
+            unit = self.windows[start, size] = _union(texts, [analyze(t) for t in texts])
+        return unit
 
 
 _is_stop_word = STOP_WORDS.__contains__
@@ -199,7 +210,7 @@ def _document_sentences(text: str) -> _Sentences:
     # Stop words filtered in C on the way into one set (rather than a set, then its difference).
     words = tuple([frozenset(filterfalse(_is_stop_word, tokens(t))) for t in texts])
     keys = tuple([frozenset(map(_prefix, w)) for w in words])
-    return _Sentences(texts, words, keys)
+    return _Sentences(texts, words, keys, {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +226,8 @@ class SentenceIndex:
     texts: tuple[str, ...] = ()  # every context, whole (the numbers they state: ``unstated``)
     rest_words: frozenset[str] = frozenset()
     cut: bool = False  # whether sentences past MAX_UNITS were left out (their words are rest_words)
+    documents: tuple[_Sentences, ...] = ()  # each context's sentences (their windows' units)
+    firsts: tuple[int, ...] = ()  # the index of each context's first sentence here
 
     def unstated(self, numbers: Collection[str]) -> set[str]:
         """Those of ``numbers`` (NUMBER_RE matches) that no context states as written. Only the answer's
@@ -244,17 +257,20 @@ class SentenceIndex:
         """The units of the ``best`` sentences and, with ``windows``, the windows around them."""
         spans: list[tuple[int, int]] = [(i, i + 1) for i in best]
         if windows:
+            docs, n = self.docs, len(self.sentences)
             for i in best:
                 for start, end in ((i - 1, i + 1), (i, i + 2), (i - 1, i + 2), (i, i + 3), (i - 2, i + 1)):
-                    if start >= 0 and end <= len(self.sentences) and self.docs[start] == self.docs[end - 1]:
+                    if start >= 0 and end <= n and docs[start] == docs[end - 1]:
                         spans.append((start, end))
         unique = dict.fromkeys(spans)  # in order, each once
-        # Each sentence analysed once here, though it sits in several windows.
-        analysed = {i: analyze(self.sentences[i]) for start, end in unique for i in range(start, end)}
-        units = tuple(
-            [_union(self.sentences[start:end], [analysed[i] for i in range(start, end)]) for start, end in unique]
-        )
-        return ContextUnits(units, tuple([self.docs[start] for start, _ in unique]))
+        documents, firsts = self.documents, self.firsts
+        units = []
+        doc_of = []
+        for start, end in unique:
+            d = self.docs[start]
+            units.append(documents[d].window(start - firsts[d], end - start))
+            doc_of.append(d)
+        return ContextUnits(tuple(units), tuple(doc_of))
 
 
 def _union(sentences: Sequence[str], analyses: Sequence[Analysis]) -> Unit:
@@ -277,10 +293,14 @@ def sentence_index(contexts: Sequence[str]) -> SentenceIndex:
     words: list[frozenset[str]] = []
     keys: list[frozenset[str]] = []
     docs: list[int] = []
+    documents: list[_Sentences] = []
+    firsts: list[int] = []
     rest: set[str] = set()
     cut = False
     for d, text in enumerate(contexts):
         doc = _document_sentences(text)
+        documents.append(doc)
+        firsts.append(len(sentences))
         take = max(0, min(limits.MAX_UNITS - len(sentences), len(doc.texts)))
         if take < len(doc.texts):
             cut = True
@@ -291,7 +311,15 @@ def sentence_index(contexts: Sequence[str]) -> SentenceIndex:
         keys.extend(doc.keys[:take])
         docs.extend([d] * take)
     return SentenceIndex(
-        tuple(sentences), tuple(words), tuple(keys), tuple(docs), tuple(contexts), frozenset(rest), cut
+        tuple(sentences),
+        tuple(words),
+        tuple(keys),
+        tuple(docs),
+        tuple(contexts),
+        frozenset(rest),
+        cut,
+        tuple(documents),
+        tuple(firsts),
     )
 
 
