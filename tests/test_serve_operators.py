@@ -272,3 +272,39 @@ def test_an_idle_http_connection_is_closed_rather_than_held() -> None:
             assert time.monotonic() - started < 3
     finally:
         receiver.stop()
+
+
+def test_serve_runs_one_blas_thread_unless_the_operator_sets_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from mre.cli import serve
+
+    for name in serve.BLAS_THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    serve._one_blas_thread()
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "4"  # the operator's word stands
+    assert os.environ["OMP_NUM_THREADS"] == os.environ["MKL_NUM_THREADS"] == "1"
+    # numpy reads them once, when it loads: nothing `mre serve` imports before its run() may load it.
+    code = (
+        "import sys, mre.cli, mre.cli.serve, mre.serve_config, mre.slo_spec; "
+        "mre.cli.build_parser(); sys.exit('numpy' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_serve_freezes_its_start_up_heap_and_collects_the_young_generation_less_often() -> None:
+    import gc
+
+    from mre.cli import serve
+
+    saved = gc.get_threshold()
+    try:
+        serve._tune_gc()
+        assert gc.get_threshold() == (serve.GC_YOUNG_THRESHOLD, *saved[1:])
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*saved)

@@ -10,13 +10,22 @@ from __future__ import annotations
 import itertools
 import random
 import re
+import zlib
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
 from mre.processor import limits
 from mre.processor.baselines import _TOKEN, tokens
-from mre.processor.scorers._context import NUMBER_RE, SentenceIndex, best_coverage, context_units, sentence_index
+from mre.processor.scorers._context import (
+    NUMBER_RE,
+    SentenceIndex,
+    Unit,
+    best_coverage,
+    context_units,
+    sentence_index,
+)
 from mre.processor.scorers.faithfulness import _LEAD_IN_RE, answer_evidence
 from mre.processor.scorers.faithfulness_evidence import SENTENCE_RE, overlap_evidence
 from mre.processor.scorers.text import (
@@ -273,3 +282,74 @@ def test_coverage_over_the_widest_windows_is_coverage_over_every_unit(monkeypatc
                 assert best_coverage(needles, units.widest_units()) == best
                 covered += best > 0
     assert covered > 1_000  # the needles meet the units, not only miss them
+
+
+def _plain_union(sentences: list[str]) -> Unit:
+    """A window's unit as it was built before the per-document table: each sentence analysed, unioned."""
+    analyses = [analyze(s) for s in sentences]
+    return Unit(
+        " ".join(sentences),
+        frozenset().union(*(a.terms for a in analyses)),
+        frozenset().union(*(a.quantities for a in analyses)),
+        frozenset().union(*(a.qualifiers for a in analyses)),
+    )
+
+
+def test_the_units_claims_are_aligned_to_are_their_sentences_unioned_afresh() -> None:
+    rng = random.Random(31)
+    phrases = ["refunds take 14 days", "not after $25", "only in March", "the fee is 3%", "gifts over 100 are recorded"]
+
+    def document() -> str:
+        return " ".join(rng.choice(phrases).capitalize() + "." for _ in range(rng.randint(1, 5)))
+
+    contexts = [document() for _ in range(40)]
+    for _ in range(3):  # the table filled, then read again across interactions sharing documents
+        picked = rng.sample(contexts, rng.randint(1, 6))
+        index = sentence_index(picked)
+        for best in itertools.combinations(range(len(index.sentences)), min(2, len(index.sentences))):
+            for windows in (False, True):
+                aligned = index.around(best, windows)
+                assert len(aligned.units) == len(aligned.docs)
+                for unit, doc in zip(aligned.units, aligned.docs, strict=True):
+                    sentences = split_sentences(strip_citations(picked[doc]))
+                    assert unit.text in {
+                        " ".join(sentences[i : i + w]) for w in (1, 2, 3) for i in range(len(sentences))
+                    }
+                    assert unit == _plain_union(_window_of(unit.text, sentences))
+        # The document's own units are the same table's windows.
+        for text in picked:
+            sentences = split_sentences(strip_citations(text))
+            assert list(context_units([text]).units) == [
+                _plain_union(sentences[i : i + w]) for w in (1, 2, 3) for i in range(len(sentences) - w + 1)
+            ]
+
+
+def _window_of(text: str, sentences: list[str]) -> list[str]:
+    for w in (1, 2, 3):
+        for i in range(len(sentences)):
+            if " ".join(sentences[i : i + w]) == text:
+                return sentences[i : i + w]
+    raise AssertionError(text)
+
+
+def test_question_vectors_count_each_feature_as_the_per_feature_increment_did() -> None:
+    from itertools import pairwise
+
+    from mre.processor.question_drift import DIMS, question_vector, stored_vector
+    from mre.processor.scorers.text import STOPWORDS, stem, words
+
+    rng = random.Random(37)
+    vocabulary = ["refund", "days", "the", "how", "many", "a", "policy", "policies", "is", "ibuprofen", "dose"]
+    for _ in range(300):
+        question = " ".join(rng.choice(vocabulary) for _ in range(rng.randint(0, 12)))
+        tokens = words(question)
+        plain = np.zeros(DIMS, dtype=np.float32)
+        features = [stem(w) for w in tokens if w not in STOPWORDS and len(w) > 1]
+        features += [f"{a} {b}" for a, b in pairwise(tokens)]
+        for feature in features:
+            plain[zlib.crc32(feature.encode()) % DIMS] += 1.0
+        norm = float(np.linalg.norm(plain))
+        plain = plain / norm if norm > 0 else plain
+        assert np.array_equal(question_vector(question), plain)
+        assert np.array_equal(stored_vector(question), plain.astype(np.float16))
+        assert not stored_vector(question).flags.writeable  # shared by the windows that hold it
