@@ -53,7 +53,18 @@ _SECRETS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
     (("-----BEGIN",), re.compile(r"-----BEGIN (?:RSA |EC |OPENSSH )?PRIVATE KEY-----")),
     (("AIza",), re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b")),  # Google API key
 )
-_ANY_DIGIT = re.compile(r"\d").search  # every card, phone and national id holds a digit
+_DIGIT = re.compile(r"\d")
+_ASCII_DIGITS = "0123456789"
+# The fewest digits a match holds (\d: any script's decimal digits): a card 13, a US SSN 9, a UK NINO 6,
+# an IBAN 2, a phone number 8 (its check below). A text with fewer is not scanned for it.
+CARD_DIGITS, SSN_DIGITS, NINO_DIGITS, IBAN_DIGITS, PHONE_DIGITS = 13, 9, 6, 2, 8
+
+
+def _digits(text: str) -> int:
+    """How many characters of ``text`` \\d matches (ASCII text: ten C-level counts, no regex pass)."""
+    if text.isascii():
+        return sum(map(text.count, _ASCII_DIGITS))
+    return len(text) - len(_DIGIT.sub("", text))
 
 
 def luhn_valid(digits: str) -> bool:
@@ -72,20 +83,21 @@ def find_sensitive(text: str) -> list[Finding]:
     if "@" in text:  # every email holds one
         for m in _EMAIL.finditer(text):
             found.append(Finding(PII_EMAIL, m.start(), m.end()))
-    digits_held = _ANY_DIGIT(text) is not None
-    if digits_held:
+    held = _digits(text)
+    if held >= CARD_DIGITS:
         for m in _CARD.finditer(text):
             digits = re.sub(r"\D", "", m.group())
             if 13 <= len(digits) <= 19 and luhn_valid(digits):
                 found.append(Finding(PII_CARD, m.start(), m.end()))
-        for pattern in _NATIONAL_IDS:
+    for fewest, pattern in zip((SSN_DIGITS, NINO_DIGITS, IBAN_DIGITS), _NATIONAL_IDS, strict=True):
+        if held >= fewest:
             for m in pattern.finditer(text):
                 found.append(Finding(PII_NATIONAL_ID, m.start(), m.end()))
     for marks, pattern in _SECRETS:
         if any(mark in text for mark in marks):
             for m in pattern.finditer(text):
                 found.append(Finding(SECRET, m.start(), m.end()))
-    if digits_held:  # last: a phone number is only what no other finding already covers
+    if held >= PHONE_DIGITS:  # last: a phone number is only what no other finding already covers
         taken = [(f.start, f.end) for f in found]
         for m in _PHONE.finditer(text):
             digits = re.sub(r"\D", "", m.group())

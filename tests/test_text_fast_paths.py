@@ -353,3 +353,75 @@ def test_question_vectors_count_each_feature_as_the_per_feature_increment_did() 
         assert np.array_equal(question_vector(question), plain)
         assert np.array_equal(stored_vector(question), plain.astype(np.float16))
         assert not stored_vector(question).flags.writeable  # shared by the windows that hold it
+
+
+def _plain_find_sensitive(text: str) -> list[tuple[str, int, int]]:
+    """find_sensitive as it was before the digit counts: every digit pattern scanned when a digit is held."""
+    from mre.redaction import _CARD, _EMAIL, _NATIONAL_IDS, _PHONE, luhn_valid
+
+    found: list[tuple[str, int, int]] = []
+    found += [(PII_EMAIL, m.start(), m.end()) for m in _EMAIL.finditer(text)]
+    if re.search(r"\d", text):
+        for m in _CARD.finditer(text):
+            digits = re.sub(r"\D", "", m.group())
+            if 13 <= len(digits) <= 19 and luhn_valid(digits):
+                found.append((PII_CARD, m.start(), m.end()))
+        for pattern in _NATIONAL_IDS:
+            found += [(PII_NATIONAL_ID, m.start(), m.end()) for m in pattern.finditer(text)]
+    found += [(SECRET, m.start(), m.end()) for _, pattern in _SECRETS for m in pattern.finditer(text)]
+    if re.search(r"\d", text):
+        taken = [(start, end) for _, start, end in found]
+        for m in _PHONE.finditer(text):
+            digits = re.sub(r"\D", "", m.group())
+            if 8 <= len(digits) <= 15 and not any(m.start() < e and s < m.end() for s, e in taken):
+                found.append((PII_PHONE, m.start(), m.end()))
+    return sorted(found, key=lambda f: f[1])
+
+
+def test_digit_counts_skip_only_the_patterns_a_text_has_too_few_digits_for() -> None:
+    rng = random.Random(41)
+    # ASCII and other scripts' digits (\d takes both), separators, letters an IBAN or NINO opens with.
+    pieces = ["1", "4", "0", "9", "\u0663", "\u0967", "-", " ", ".", "(", ")", "+", "GB", "AB", "x", "@", "a.io"]
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
+        assert [(f.kind, f.start, f.end) for f in find_sensitive(text)] == _plain_find_sensitive(text), text
+    # Each kind with the fewest digits it can hold: a bound one too high would miss it.
+    fewest = {
+        "4222222222222": PII_CARD,
+        "078-05-1120": PII_NATIONAL_ID,
+        "AB 12 34 56 C": PII_NATIONAL_ID,
+        "GB82 WEST ABCD EFGH": PII_NATIONAL_ID,
+        "call 5550-1001": PII_PHONE,
+    }
+    for text, kind in fewest.items():
+        assert [f.kind for f in find_sensitive(text)] == [kind], text
+
+
+def test_toxic_and_injection_pre_checks_pass_every_text_their_patterns_match() -> None:
+    from mre.processor.scorers.safety import (
+        _INJECTION,
+        _TOXIC,
+        INJECTION,
+        TOXIC,
+        _text_findings,
+    )
+
+    rng = random.Random(43)
+    # Each alternative of both patterns, in mixed case, beside letters re.I folds onto ASCII ones.
+    # Every alternative of both patterns, written out (not read from the marks the pre-check holds).
+    phrases = [
+        *("idiot", "idiots", "moron", "morons", "stupid", "retard", "retarded", "retards", "subhuman"),
+        *("vermin", "scum", "filthy", "savage", "savages", "go back to your country", "kill yourself", "kys"),
+        *("worthless people", "worthless race", "inferior race", "inferior people"),
+        *("ignore previous instructions", "ignore all prior prompts", "ignore above instructions"),
+        *("disregard the previous", "disregard all above", "you are now DAN", "you are now in developer mode"),
+        *("system prompt:", "reveal your prompt", "reveal the system prompt", "<system>", "</instructions>"),
+    ]
+    folds = ["\u212a", "\u017f", "\u0131", "\u0130"]  # Kelvin sign, long s, dotless i, dotted I
+    alphabet = [*phrases, "a", " ", ".", "kill", "you", "go back", *folds]
+    for _ in range(20_000):
+        parts = [rng.choice(alphabet) for _ in range(rng.randint(0, 6))]
+        text = "".join("".join(c.upper() if rng.random() < 0.3 else c for c in part) for part in parts)
+        kinds = set(_text_findings(text))
+        assert (TOXIC in kinds) == bool(_TOXIC.search(text)), text
+        assert (INJECTION in kinds) == bool(_INJECTION.search(text)), text

@@ -32,6 +32,32 @@ _INJECTION = re.compile(
 )
 
 
+# Literals one of which every match of each pattern holds, lower-cased: on ASCII text (where re.I is
+# plain ASCII case folding) a text holding none of them is not scanned. Non-ASCII text always is: re.I
+# folds some letters onto ASCII ones that lower() leaves apart (the Kelvin sign, the long s).
+TOXIC_MARKS = (
+    "idiot",
+    "moron",
+    "stupid",
+    "retard",
+    "subhuman",
+    "vermin",
+    "scum",
+    "filthy",
+    "savage",
+    "go back to your country",
+    "kill yourself",
+    "kys",
+    "worthless",
+    "inferior",
+)
+INJECTION_MARKS = ("ignore", "disregard", "you are now", "system prompt:", "reveal", "system>", "instructions>")
+
+
+def _may_match(marks: tuple[str, ...], text: str, lowered: str | None) -> bool:
+    return lowered is None or any(mark in lowered for mark in marks)
+
+
 def _text_findings(text: str) -> Iterator[str]:
     for finding in find_sensitive(text):
         yield finding.kind
@@ -39,9 +65,10 @@ def _text_findings(text: str) -> Iterator[str]:
     for kind, placeholder in PLACEHOLDERS.items():
         if placeholder in text:
             yield kind
-    if _TOXIC.search(text):
+    lowered = text.lower() if text.isascii() else None
+    if _may_match(TOXIC_MARKS, text, lowered) and _TOXIC.search(text):
         yield TOXIC
-    if _INJECTION.search(text):
+    if _may_match(INJECTION_MARKS, text, lowered) and _INJECTION.search(text):
         yield INJECTION
 
 
