@@ -171,6 +171,11 @@ def _merge_generation(layers: list[_Node]) -> GenerationStage:
     """The layer that saw the answer (the innermost of those: the client) speaks first; every field
     it lacks comes from the other layers."""
     stages = [n.stage for n in layers]
+    if len(stages) == 1:  # one layer (most answers): it is the merge, field for field
+        only = stages[0]
+        assert isinstance(only, GenerationStage)
+        if only.tool_calls is True or only.tool_calls is False:
+            return only
     ranked = sorted(
         range(len(layers)),
         key=lambda i: (
