@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from mre.exporters import conventions as c
 from mre.exporters.forward import OtlpForwarder
+from mre.exporters.score_histogram import ScoreHistogram
 from mre.model import Evaluation
 from mre.processor.assembly import TraceAssembler
 from mre.processor.calibration import CalibrationMonitor
@@ -65,7 +66,7 @@ class PrometheusSink:
             [c.LABEL_SERVICE, c.LABEL_MODEL],
             registry=registry,
         )
-        self.scores = Histogram(
+        self.scores = ScoreHistogram(
             c.METRIC_EVALUATION_SCORE,
             "Behavioural evaluation scores in [0, 1], higher is better; exemplars carry trace ids",
             [c.LABEL_SERVICE, c.LABEL_MODEL, c.LABEL_EVALUATION],

@@ -43,13 +43,17 @@ class Document:
     @classmethod
     def from_json(cls, item: Mapping[str, Any], rank: int | None = None) -> Document:
         """Read one ``gen_ai.retrieval.documents`` item; tolerant of missing or mistyped fields."""
-        metadata = item.get("metadata")
+        get = item.get
+        ident, content, score, distance = get("id", ""), get("content"), get("score"), get("distance")
+        metadata, given_rank = get("metadata"), get("rank", rank)
+        # Well-typed fields (what every instrumentation writes) skip the conversions: this runs for
+        # every document of every retrieval.
         return cls(
-            id=str(item.get("id", "")),
-            content=_opt_str(item.get("content")),
-            score=_opt_float(item.get("score")),
-            distance=_opt_float(item.get("distance")),
-            rank=_opt_int(item.get("rank", rank)),
+            id=ident if type(ident) is str else str(ident),
+            content=content if type(content) is str else _opt_str(content),
+            score=None if score is None else _opt_float(score),
+            distance=None if distance is None else _opt_float(distance),
+            rank=given_rank if type(given_rank) is int else _opt_int(given_rank),
             metadata=metadata if isinstance(metadata, Mapping) else {},
         )
 

@@ -313,7 +313,18 @@ def _share_in_prompt(prompt: str, retrieval: Retrieval) -> float | None:
     docs = [d for d in retrieval.documents or () if d.content]
     if not prompt or not docs:
         return None
-    return sum(1 for d in docs if _norm((d.content or "")[:_FINGERPRINT]) in prompt) / len(docs)
+    return sum(1 for d in docs if _in_prompt(d.content or "", prompt)) / len(docs)
+
+
+def _in_prompt(content: str, prompt: str) -> bool:
+    """Whether the document's normalized fingerprint is in the (normalized) prompt. The fingerprint
+    opens with its first word lower-cased (lower() maps a word alike alone or followed by a space), so
+    a prompt without that word cannot hold it: most documents are told apart without normalizing."""
+    head = content[:_FINGERPRINT]
+    first = head.split(None, 1)
+    if first and first[0].lower() not in prompt:
+        return False
+    return _norm(head) in prompt
 
 
 def _assign_by_content(retrievals: Sequence[Retrieval], generations: Sequence[GenerationStage]) -> dict[int, int]:
@@ -519,6 +530,9 @@ def build_interactions(spans: Sequence[SpanRecord], options: ReadOptions | None 
 
 
 def _first_attr(spans: Sequence[SpanRecord], keys: Sequence[str]) -> str | None:
+    wanted = set(keys)
+    if all(wanted.isdisjoint(span.attributes.keys()) for span in spans):  # the usual case, in C per span
+        return None
     for key in keys:
         for span in spans:
             value = span.attributes.get(key)

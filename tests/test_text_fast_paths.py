@@ -425,3 +425,50 @@ def test_toxic_and_injection_pre_checks_pass_every_text_their_patterns_match() -
         kinds = set(_text_findings(text))
         assert (TOXIC in kinds) == bool(_TOXIC.search(text)), text
         assert (INJECTION in kinds) == bool(_INJECTION.search(text)), text
+
+
+def test_a_document_is_found_in_a_prompt_by_its_first_word_exactly_when_by_its_fingerprint() -> None:
+    from mre.processor.interactions import _FINGERPRINT, _in_prompt, _norm
+
+    rng = random.Random(47)
+    # Letters lower() maps by context (final sigma) or into two characters (dotted I), and whitespace runs.
+    pieces = ["ab", "AB", "\u03a3", "\u03c3", "\u0130", "i\u0307", " ", "  ", "\n", "\t", ".", "x"]
+    for _ in range(30_000):
+        content = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        if rng.random() < 0.05:
+            content = content * 40  # past the fingerprint's length
+        prompt = _norm("".join(rng.choice(pieces) for _ in range(rng.randint(0, 14))))
+        if rng.random() < 0.3:
+            prompt = _norm(rng.choice(pieces) + " " + content + " " + rng.choice(pieces))
+        assert _in_prompt(content, prompt) == (_norm(content[:_FINGERPRINT]) in prompt), (content, prompt)
+
+
+def test_documents_read_from_json_skip_conversions_only_for_fields_already_of_their_type() -> None:
+    from collections.abc import Mapping
+
+    from mre.model import Document, _opt_float, _opt_int, _opt_str
+
+    def plain(item: dict[str, object], rank: int | None) -> Document:
+        metadata = item.get("metadata")
+        return Document(
+            id=str(item.get("id", "")),
+            content=_opt_str(item.get("content")),
+            score=_opt_float(item.get("score")),
+            distance=_opt_float(item.get("distance")),
+            rank=_opt_int(item.get("rank", rank)),
+            metadata=metadata if isinstance(metadata, Mapping) else {},
+        )
+
+    class Text(str):
+        pass
+
+    values: list[object] = [None, 1, 0, True, 1.5, "2", "x", Text("s"), [1], {"a": 1}, float("nan")]
+    for ident, content, score, rank in itertools.product(values, repeat=4):
+        for given in (None, 3):
+            fields = {"id": ident, "content": content, "score": score, "distance": score, "rank": rank}
+            item = {k: v for k, v in fields.items() if v is not None or k == "content"}
+            read, expected = Document.from_json(item, rank=given), plain(item, given)
+            assert repr(read) == repr(expected)  # repr: NaN scores compare equal
+            assert [type(getattr(read, f)) for f in ("id", "content", "rank")] == [
+                type(getattr(expected, f)) for f in ("id", "content", "rank")
+            ]
