@@ -113,6 +113,8 @@ def _group_layers(nodes: Sequence[_Node], tree: _Tree, same_call: Callable[[_Nod
     """Nodes that are layers of one call: nested in the span tree, or (below MAX_PAIRWISE) within
     another's time and ``same_call`` with it; a layer joins the tightest such outer layer only, so
     concurrent calls (a batch) stay apart."""
+    if len(nodes) == 1:  # one layer (most traces): nothing to group
+        return [list(nodes)]
     groups = _Groups(len(nodes))
     index = {n.span.span_id: i for i, n in enumerate(nodes)}
     for i, node in enumerate(nodes):
@@ -350,9 +352,13 @@ def _assign_by_content(retrievals: Sequence[Retrieval], generations: Sequence[Ge
 def _normalized(retrieval: Retrieval, keys: Mapping[str, str]) -> Retrieval:
     if retrieval.documents is None:
         return retrieval
-    docs = tuple(_normalized_doc(d, keys) for d in retrieval.documents)
-    changed = any(a is not b for a, b in zip(docs, retrieval.documents, strict=True))
-    return replace(retrieval, documents=docs) if changed else retrieval
+    changed: list[Document] | None = None  # copied at the first document whose metadata maps (rare)
+    for i, doc in enumerate(retrieval.documents):
+        normalized = _normalized_doc(doc, keys)
+        if normalized is not doc:
+            changed = list(retrieval.documents) if changed is None else changed
+            changed[i] = normalized
+    return retrieval if changed is None else replace(retrieval, documents=tuple(changed))
 
 
 def _bounded(fed: list[Retrieval]) -> list[Retrieval]:

@@ -63,7 +63,16 @@ class ProtoAttributes(Mapping[str, Any]):
         # Readers ask ~15 questions of each span: after the first, each is one attribute read and a
         # dict lookup, no call through here.
         if self._dict is None:
-            self._dict = {kv.key: any_value(kv.value) for kv in self._kvs}
+            # Strings (most attributes) read inline; any_value for the rest and for an oversized one.
+            d: dict[str, Any] = {}
+            for kv in self._kvs:
+                value = kv.value
+                if value.WhichOneof("value") == "string_value":
+                    text = value.string_value
+                    d[kv.key] = text if len(text) <= MAX_ATTRIBUTE_BYTES else any_value(value)
+                else:
+                    d[kv.key] = any_value(value)
+            self._dict = d
         return self._dict
 
     def __getitem__(self, key: str) -> Any:
