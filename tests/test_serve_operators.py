@@ -274,7 +274,7 @@ def test_an_idle_http_connection_is_closed_rather_than_held() -> None:
         receiver.stop()
 
 
-def test_serve_runs_one_blas_thread_unless_the_operator_sets_one(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_runsone_blas_thread_unless_the_operator_sets_one(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
     import subprocess
     import sys
@@ -284,7 +284,7 @@ def test_serve_runs_one_blas_thread_unless_the_operator_sets_one(monkeypatch: py
     for name in serve.BLAS_THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
-    serve._one_blas_thread()
+    serve.one_blas_thread()
     assert os.environ["OPENBLAS_NUM_THREADS"] == "4"  # the operator's word stands
     assert os.environ["OMP_NUM_THREADS"] == os.environ["MKL_NUM_THREADS"] == "1"
     # numpy reads them once, when it loads: nothing `mre serve` imports before its run() may load it.
@@ -302,7 +302,7 @@ def test_serve_freezes_its_start_up_heap_and_collects_the_young_generation_less_
 
     saved = gc.get_threshold()
     try:
-        serve._tune_gc()
+        serve.tune_gc()
         assert gc.get_threshold() == (serve.GC_YOUNG_THRESHOLD, *saved[1:])
         assert gc.get_freeze_count() > 0
     finally:

@@ -72,7 +72,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 GC_YOUNG_THRESHOLD = 20_000
 
 
-def _tune_gc() -> None:
+def tune_gc() -> None:
     """This process is the service's alone: what was built at start-up (modules, the scorers' tables,
     the SLOs) is never garbage, so it leaves the collector's view (``gc.freeze``), and the youngest
     generation is collected less often. Cyclic garbage still goes, a little later."""
@@ -88,14 +88,14 @@ def _tune_gc() -> None:
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _one_blas_thread() -> None:
+def one_blas_thread() -> None:
     """Before numpy is imported (it reads these once, when it loads its BLAS)."""
     for name in BLAS_THREAD_VARIABLES:
         os.environ.setdefault(name, "1")
 
 
 def run(args: argparse.Namespace) -> int:
-    _one_blas_thread()
+    one_blas_thread()
     from mre.exporters.serve import start_service
     from mre.metadata import ENV_METADATA_KEYS, parse_metadata_keys
     from mre.processor.service import ServiceConfig
@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"mre serve: {exc}", file=sys.stderr)
         return 2
-    _tune_gc()
+    tune_gc()
     http = running.service.http_port
     print(
         f"mre serve: OTLP/gRPC on {args.listen} (port {running.port})"
