@@ -123,6 +123,13 @@ class ProtoEvents(Sequence[SpanEvent]):
     def __getitem__(self, index: Any) -> Any:
         return self._all()[index]
 
+    def __iter__(self) -> Iterator[SpanEvent]:
+        # Sequence's own __iter__ indexes until IndexError: an exception per loop over a span's events,
+        # and the dialect checks loop over every span's events.
+        if not self._proto:
+            return iter(())
+        return iter(self._all())
+
     def __len__(self) -> int:
         return len(self._proto)
 
