@@ -227,3 +227,28 @@ def test_a_malformed_content_attribute_leaves_the_rest_of_the_interaction(captur
     (evaluation,) = collect.evaluations
     assert evaluation.interaction.input_messages is None  # not captured, not empty
     assert evaluation.scores["faithfulness"].value == pytest.approx(BORNE_OUT)
+
+
+def test_a_trace_that_cannot_be_assembled_costs_no_other_trace_of_its_batch(
+    embedded, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from mre.processor import worker as worker_module
+    from mre.processor.health import BAD_INPUT, UNREADABLE_SPAN
+
+    real = worker_module.build_interactions
+
+    def breaks_on_one(spans, options):  # type: ignore[no-untyped-def]
+        if any("poison" in str(s.attributes.get(sc.GEN_AI_OUTPUT_MESSAGES, "")) for s in spans):
+            raise RuntimeError("an assembly bug")
+        return real(spans, options)
+
+    monkeypatch.setattr(worker_module, "build_interactions", breaks_on_one)
+    provider, setup, collect, _ = embedded
+    before = BAD_INPUT.snapshot().get(UNREADABLE_SPAN, 0)
+    answers = [f"Customers may request a refund within {d} days of delivery." for d in (30, 31, 32)]
+    for answer in (answers[0], "poison", *answers[1:]):  # one flush: the four traces are one batch
+        rag_trace(provider, answer)
+    setup.processor.force_flush()
+    assert sorted(e.interaction.answer or "" for e in collect.evaluations) == sorted(answers)
+    assert BAD_INPUT.snapshot().get(UNREADABLE_SPAN, 0) == before + 1
+    assert setup.processor.stats.traces_processed == 4  # the broken one passed on, unscored
