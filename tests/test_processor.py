@@ -252,3 +252,29 @@ def test_a_trace_that_cannot_be_assembled_costs_no_other_trace_of_its_batch(
     assert sorted(e.interaction.answer or "" for e in collect.evaluations) == sorted(answers)
     assert BAD_INPUT.snapshot().get(UNREADABLE_SPAN, 0) == before + 1
     assert setup.processor.stats.traces_processed == 4  # the broken one passed on, unscored
+
+
+def test_a_batch_scored_scorer_by_scorer_gets_what_each_answer_scored_alone_gets() -> None:
+    from benchmarks.scoring import make_interactions
+    from tests.helpers import interaction
+
+    batch = [
+        *make_interactions(60, seed=3),
+        interaction(None, [CONTEXT], QUESTION),  # unscored: no answer
+        interaction("I don't know.", [CONTEXT], QUESTION),  # abstains
+        interaction("Refunds take 30 days.", None, QUESTION),  # no context captured
+        # The same question twice: the stateful consistency scorer compares them, in this order.
+        interaction("Customers may request a refund within 30 days.", [CONTEXT], QUESTION),
+        interaction("Customers may request a refund within 90 days.", [CONTEXT], QUESTION),
+    ]
+    one_by_one, together = ScoringPipeline(), ScoringPipeline()
+    alone = [one_by_one.score(i) for i in batch]
+    many = together.score_many(batch)
+
+    def seen(e: Evaluation) -> tuple[object, ...]:
+        scores = {k: (s.value, s.label, s.explanation, repr(s.details)) for k, s in e.scores.items()}
+        return scores, e.slo_outcomes, e.cause, e.unscored, dict(e.skipped)
+
+    assert [seen(e) for e in many] == [seen(e) for e in alone]
+    assert all(e.duration_s > 0 for e in many if e.scores)
+    assert many[-1].scores["consistency"].label == "inconsistent"  # it saw the earlier answer first

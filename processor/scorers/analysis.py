@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any, TypeVar
 
 from mre.model import Document, Interaction
@@ -74,6 +74,16 @@ def analysis_of(interaction: Interaction) -> InteractionAnalysis:
     if current is None or not current.held:
         _CURRENT.set(analysis)
     return analysis
+
+
+def hold(analysis: InteractionAnalysis) -> Token[InteractionAnalysis | None]:
+    """Make ``analysis`` the one held (what :func:`analysing` does, without a context manager: the
+    pipeline's batches switch between interactions once per scorer and answer)."""
+    return _CURRENT.set(analysis)
+
+
+def let_go(token: Token[InteractionAnalysis | None]) -> None:
+    _CURRENT.reset(token)
 
 
 @contextmanager
