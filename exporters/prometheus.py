@@ -115,7 +115,7 @@ class PrometheusSink:
             buckets=SCORING_BUCKETS,
             registry=registry,
         )
-        families = {
+        families: dict[str, Counter | ScoreHistogram] = {
             c.METRIC_INTERACTIONS: self.interactions,
             c.METRIC_EVALUATION_SCORE: self.scores,
             c.METRIC_SLO_EVENTS: self.slo_events,

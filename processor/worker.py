@@ -228,8 +228,8 @@ class TraceWorker(Generic[T]):
             return [self.process_trace(spans) for spans in traces]
         built = [self._assembled(spans) for spans in traces]
         # Scored scorer by scorer over the whole batch, then split back by trace.
-        evaluations = iter(self.pipeline.score_many([i for interactions in built for i in interactions]))
-        scored = [[next(evaluations) for _ in interactions] for interactions in built]
+        flat = iter(self.pipeline.score_many([i for interactions in built for i in interactions]))
+        scored = [[next(flat) for _ in interactions] for interactions in built]
         for spans, evaluations in zip(traces, scored, strict=True):
             for evaluation in evaluations:
                 self.pipeline.deliver(evaluation)
