@@ -176,7 +176,7 @@ def _merge_generation(layers: list[_Node]) -> GenerationStage:
     if len(stages) == 1:  # one layer (most answers): it is the merge, field for field
         only = stages[0]
         assert isinstance(only, GenerationStage)
-        if only.tool_calls is True or only.tool_calls is False:
+        if isinstance(only.tool_calls, bool):  # the merge makes it one (any over the layers)
             return only
     ranked = sorted(
         range(len(layers)),

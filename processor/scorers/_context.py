@@ -6,7 +6,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain, filterfalse, repeat
 from typing import Protocol, TypeVar
 
@@ -164,8 +164,10 @@ class _Sentences:
     keys: tuple[frozenset[str], ...]
     # (first sentence, sentences) -> unit, filled as claims ask: the document is cached with its text,
     # so a window of a recurring chunk is unioned once. A unit depends on its text alone, so two
-    # threads filling the same key store equal values (dict stores are atomic).
-    windows: dict[tuple[int, int], Unit]
+    # threads filling the same key store equal values (dict stores are atomic). At most 3 windows a
+    # sentence, each of at most 3 sentences: the entry stays proportional to its text, as the
+    # cache's character bound assumes. Not part of equality or the hash (a cache, not a reading).
+    windows: dict[tuple[int, int], Unit] = field(compare=False)
 
     def window(self, start: int, size: int) -> Unit:
         unit = self.windows.get((start, size))

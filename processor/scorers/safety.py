@@ -54,7 +54,7 @@ TOXIC_MARKS = (
 INJECTION_MARKS = ("ignore", "disregard", "you are now", "system prompt:", "reveal", "system>", "instructions>")
 
 
-def _may_match(marks: tuple[str, ...], text: str, lowered: str | None) -> bool:
+def _may_match(marks: tuple[str, ...], lowered: str | None) -> bool:
     return lowered is None or any(mark in lowered for mark in marks)
 
 
@@ -66,9 +66,9 @@ def _text_findings(text: str) -> Iterator[str]:
         if placeholder in text:
             yield kind
     lowered = text.lower() if text.isascii() else None
-    if _may_match(TOXIC_MARKS, text, lowered) and _TOXIC.search(text):
+    if _may_match(TOXIC_MARKS, lowered) and _TOXIC.search(text):
         yield TOXIC
-    if _may_match(INJECTION_MARKS, text, lowered) and _INJECTION.search(text):
+    if _may_match(INJECTION_MARKS, lowered) and _INJECTION.search(text):
         yield INJECTION
 
 
