@@ -40,6 +40,7 @@ from mre.processor.scorers.text import (
     is_abstention,
     split_sentences,
     strip_citations,
+    words,
 )
 from mre.redaction import _SECRETS, PII_CARD, PII_EMAIL, PII_NATIONAL_ID, PII_PHONE, SECRET, find_sensitive
 
@@ -198,6 +199,15 @@ def test_every_phrase_the_abstention_pattern_matches_holds_a_mark_the_pre_check_
             matched += 1
             assert is_abstention(phrase), phrase
     assert matched > 300  # the phrases exercise the pattern, not only its absence
+    # re.I folds the dotless and dotted I, the Kelvin sign and the long s onto ASCII letters that
+    # lower() keeps apart: non-ASCII text is never turned away by the pre-check.
+    folded = {"i": ["\u0131", "\u0130"], "k": ["\u212a"], "s": ["\u017f"]}
+    for _ in range(20_000):
+        phrase = " ".join(rng.choice(_VOCABULARY) for _ in range(rng.randint(1, 6)))
+        phrase = "".join(rng.choice([c, *folded.get(c, [])]) if rng.random() < 0.3 else c for c in phrase)
+        head = " ".join(split_sentences(phrase)[:2])  # is_abstention without its pre-check
+        assert is_abstention(phrase) == (bool(_ABSTAIN_RE.search(head)) and len(words(phrase)) <= 60), phrase
+    assert is_abstention("Insuff\u0131cient information.")
 
 
 # --- the answer's evidence: split once ---------------------------------------------------------------
@@ -397,6 +407,19 @@ def test_digit_counts_skip_only_the_patterns_a_text_has_too_few_digits_for() -> 
         assert [f.kind for f in find_sensitive(text)] == [kind], text
 
 
+# The non-ASCII letters re.I folds onto ASCII ones (lower() keeps them apart).
+_FOLDS = {"i": ["\u0131", "\u0130"], "k": ["\u212a"], "s": ["\u017f"]}
+
+
+def _cased_and_folded(rng: random.Random, text: str) -> str:
+    """``text`` with some letters upper-cased and some replaced by a letter re.I folds onto them."""
+    out = []
+    for c in text:
+        roll = rng.random()
+        out.append(c.upper() if roll < 0.2 else rng.choice(_FOLDS[c]) if roll < 0.3 and c in _FOLDS else c)
+    return "".join(out)
+
+
 def test_toxic_and_injection_pre_checks_pass_every_text_their_patterns_match() -> None:
     from mre.processor.scorers.safety import (
         _INJECTION,
@@ -421,7 +444,7 @@ def test_toxic_and_injection_pre_checks_pass_every_text_their_patterns_match() -
     alphabet = [*phrases, "a", " ", ".", "kill", "you", "go back", *folds]
     for _ in range(20_000):
         parts = [rng.choice(alphabet) for _ in range(rng.randint(0, 6))]
-        text = "".join("".join(c.upper() if rng.random() < 0.3 else c for c in part) for part in parts)
+        text = "".join(_cased_and_folded(rng, part) for part in parts)
         kinds = set(_text_findings(text))
         assert (TOXIC in kinds) == bool(_TOXIC.search(text)), text
         assert (INJECTION in kinds) == bool(_INJECTION.search(text)), text
@@ -472,3 +495,28 @@ def test_documents_read_from_json_skip_conversions_only_for_fields_already_of_th
             assert [type(getattr(read, f)) for f in ("id", "content", "rank")] == [
                 type(getattr(expected, f)) for f in ("id", "content", "rank")
             ]
+
+
+def test_confident_and_hedged_pre_checks_pass_every_text_their_patterns_match() -> None:
+    from mre.model import Score
+    from mre.processor.scorers.calibration import _CONFIDENT, _HEDGED, confidence_calibration
+    from tests.helpers import interaction
+
+    rng = random.Random(53)
+    # Every alternative of both patterns, written out (not read from the marks the pre-check holds).
+    phrases = [
+        *("definitely", "certainly", "always", "never", "guaranteed", "without doubt", "without a doubt"),
+        *("absolutely", "clearly", "undoubtedly", "is required", "must", "might", "may be", "possibly"),
+        *("perhaps", "probably", "likely", "i think", "i believe", "it seems", "not sure", "unclear"),
+        *("could be", "approximately", "roughly"),
+    ]
+    alphabet = [*phrases, "a", " ", ".", "may", "it", "not", "\u0131", "\u0130", "\u212a", "\u017f"]
+    support = Score("faithfulness", 0.1, "unsupported")
+    for _ in range(5_000):
+        parts = [rng.choice(alphabet) for _ in range(rng.randint(0, 6))]
+        answer = "".join(_cased_and_folded(rng, part) for part in parts)
+        tone = confidence_calibration(interaction(answer, ["ctx"]), faithfulness=support)
+        assert tone is not None
+        confident, hedged = bool(_CONFIDENT.search(answer)), bool(_HEDGED.search(answer))
+        expected = "confident" if confident and not hedged else ("hedged" if hedged and not confident else "neutral")
+        assert tone.details["tone"] == expected, answer

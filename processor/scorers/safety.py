@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 
 from mre.model import Interaction, Score
+from mre.processor.scorers.text import ascii_lowered, may_hold
 from mre.redaction import PLACEHOLDERS, find_sensitive
 
 TOXIC = "toxicity"
@@ -32,9 +33,7 @@ _INJECTION = re.compile(
 )
 
 
-# Literals one of which every match of each pattern holds, lower-cased: on ASCII text (where re.I is
-# plain ASCII case folding) a text holding none of them is not scanned. Non-ASCII text always is: re.I
-# folds some letters onto ASCII ones that lower() leaves apart (the Kelvin sign, the long s).
+# Literals one of which every match of each pattern holds, lower-cased (``may_hold``).
 TOXIC_MARKS = (
     "idiot",
     "moron",
@@ -54,10 +53,6 @@ TOXIC_MARKS = (
 INJECTION_MARKS = ("ignore", "disregard", "you are now", "system prompt:", "reveal", "system>", "instructions>")
 
 
-def _may_match(marks: tuple[str, ...], lowered: str | None) -> bool:
-    return lowered is None or any(mark in lowered for mark in marks)
-
-
 def _text_findings(text: str) -> Iterator[str]:
     for finding in find_sensitive(text):
         yield finding.kind
@@ -65,10 +60,10 @@ def _text_findings(text: str) -> Iterator[str]:
     for kind, placeholder in PLACEHOLDERS.items():
         if placeholder in text:
             yield kind
-    lowered = text.lower() if text.isascii() else None
-    if _may_match(TOXIC_MARKS, lowered) and _TOXIC.search(text):
+    lowered = ascii_lowered(text)
+    if may_hold(TOXIC_MARKS, lowered) and _TOXIC.search(text):
         yield TOXIC
-    if _may_match(INJECTION_MARKS, lowered) and _INJECTION.search(text):
+    if may_hold(INJECTION_MARKS, lowered) and _INJECTION.search(text):
         yield INJECTION
 
 

@@ -577,12 +577,24 @@ _ABSTAIN_RE = re.compile(
 _ABSTAIN_MARKS = ("no", "n't", "unable", "ufficient", "out")
 
 
+def ascii_lowered(text: str) -> str | None:
+    """``text.lower()`` when re.I on ``text`` is plain ASCII case folding: on ASCII text. Elsewhere
+    None: re.I folds the dotted and dotless I onto "i", the Kelvin sign onto "k" and the long s onto
+    "s", which lower() leaves apart, so a literal pre-check could miss a match."""
+    return text.lower() if text.isascii() else None
+
+
+def may_hold(marks: tuple[str, ...], lowered: str | None) -> bool:
+    """Whether a text (``ascii_lowered``) may match a re.I pattern every match of which holds one of
+    ``marks`` (lower case): False only when it is ASCII and holds none of them."""
+    return lowered is None or any(mark in lowered for mark in marks)
+
+
 def is_abstention(answer: str) -> bool:
     """An answer that declines to answer. Only the opening of the answer counts: a long answer that
     mentions a gap in passing still answers."""
     head = " ".join(split_sentences(answer)[:2])
-    lowered = head.lower()
-    if not any(mark in lowered for mark in _ABSTAIN_MARKS):
+    if not may_hold(_ABSTAIN_MARKS, ascii_lowered(head)):
         return False
     return bool(_ABSTAIN_RE.search(head)) and len(words(answer)) <= 60
 
