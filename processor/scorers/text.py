@@ -571,9 +571,9 @@ _ABSTAIN_RE = re.compile(
 )
 
 
-# Every match of _ABSTAIN_RE holds one of these (lower-cased; none has a letter that re.I matches
-# outside ASCII, as it does "ſ" for "s" or "K" for "k"): a head without any is not searched, sparing
-# most answers the regex's ten alternatives tried at every position.
+# Every match of _ABSTAIN_RE holds one of these (lower-cased): an ASCII head without any is not
+# searched, sparing most answers the regex's ten alternatives tried at every position (``may_hold``:
+# "ufficient" holds an "i", which re.I also matches as the dotted or dotless I).
 _ABSTAIN_MARKS = ("no", "n't", "unable", "ufficient", "out")
 
 
