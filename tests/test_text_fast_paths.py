@@ -520,3 +520,13 @@ def test_confident_and_hedged_pre_checks_pass_every_text_their_patterns_match() 
         confident, hedged = bool(_CONFIDENT.search(answer)), bool(_HEDGED.search(answer))
         expected = "confident" if confident and not hedged else ("hedged" if hedged and not confident else "neutral")
         assert tone.details["tone"] == expected, answer
+
+
+def test_a_documents_terms_read_alone_are_its_analysis_terms() -> None:
+    from mre.processor.scorers.text import text_terms
+
+    rng = random.Random(59)
+    pieces = ["Refunds", "refund's", "30", "days", "-", "'", "isn't", "A", "of", "the", "$1,200", "x2", "ok", ".", " "]
+    for _ in range(5_000):
+        text = " ".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
+        assert text_terms(text) == analyze(text).terms, text

@@ -9,7 +9,7 @@ from mre.model import Interaction, Score
 from mre.processor.scorers._context import coverage
 from mre.processor.scorers._support import support
 from mre.processor.scorers.analysis import analysis_of
-from mre.processor.scorers.text import analyze, question_terms
+from mre.processor.scorers.text import question_terms, text_terms
 
 RELEVANT_AT = 0.5  # share of the question's key terms a document must hold to count as relevant
 # Share of the model's context window the retrieved text may fill before answers degrade.
@@ -29,7 +29,7 @@ def context_precision(interaction: Interaction) -> Score | None:
     texts = [d.content for d in docs]
     if not asked or not docs or any(t is None for t in texts):
         return None if docs else Score("context_precision", 0.0, "no_context", "nothing was retrieved")
-    relevant = [coverage(asked, analyze(t or "").terms) >= RELEVANT_AT for t in texts]
+    relevant = [coverage(asked, text_terms(t or "")) >= RELEVANT_AT for t in texts]
     hits, precision_sum = 0, 0.0
     for rank, is_relevant in enumerate(relevant, start=1):
         if is_relevant:

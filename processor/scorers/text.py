@@ -505,7 +505,7 @@ def analyze(text: str) -> Analysis:
             if w in _NUMBER_WORDS and w not in QUALIFIERS and w not in _NOT_QUANTITIES:
                 unit = _normalize_unit(tokens[i + 1]) if i + 1 < len(tokens) else None
                 found.add(Quantity(float(_NUMBER_WORDS[w]), unit))
-    terms = {_stem_cached(w.strip("'-")) for w in distinct - _NOT_TERMS if len(w) >= 2 and not w[0].isdigit()}
+    terms = _terms(distinct)
     for m in _QUANTITY_RE.finditer(text):
         raw = m.group("num").replace(",", "")
         try:
@@ -514,6 +514,19 @@ def analyze(text: str) -> Analysis:
             continue
         found.add(Quantity(value, _normalize_unit(_currency(text, m.start()) or m.group("unit"))))
     return Analysis(frozenset(terms), frozenset(quals), frozenset(found))
+
+
+def _terms(distinct: set[str]) -> set[str]:
+    """The stemmed content words among a text's distinct words (``analyze`` and ``text_terms`` share it)."""
+    return {_stem_cached(w.strip("'-")) for w in distinct - _NOT_TERMS if len(w) >= 2 and not w[0].isdigit()}
+
+
+@text_cache(max_entries=4_096, max_chars=8_000_000)
+def text_terms(text: str) -> frozenset[str]:
+    """``analyze(text).terms`` without the qualifiers and quantities, per text: what reads a whole
+    document's terms alone (context precision) skips the quantity scan of every new document, and
+    leaves the sentence analyses' cache to sentences."""
+    return frozenset(_terms(set(words(text))))
 
 
 def content_terms(text: str) -> frozenset[str]:
