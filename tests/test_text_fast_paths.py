@@ -446,8 +446,8 @@ def test_toxic_and_injection_pre_checks_pass_every_text_their_patterns_match() -
         parts = [rng.choice(alphabet) for _ in range(rng.randint(0, 6))]
         text = "".join(_cased_and_folded(rng, part) for part in parts)
         kinds = set(_text_findings(text))
-        assert (TOXIC in kinds) == bool(_TOXIC.search(text)), text
-        assert (INJECTION in kinds) == bool(_INJECTION.search(text)), text
+        assert (TOXIC in kinds) == bool(_TOXIC.pattern.search(text)), text
+        assert (INJECTION in kinds) == bool(_INJECTION.pattern.search(text)), text
 
 
 def test_a_document_is_found_in_a_prompt_by_its_first_word_exactly_when_by_its_fingerprint() -> None:
@@ -517,7 +517,7 @@ def test_confident_and_hedged_pre_checks_pass_every_text_their_patterns_match() 
         answer = "".join(_cased_and_folded(rng, part) for part in parts)
         tone = confidence_calibration(interaction(answer, ["ctx"]), faithfulness=support)
         assert tone is not None
-        confident, hedged = bool(_CONFIDENT.search(answer)), bool(_HEDGED.search(answer))
+        confident, hedged = bool(_CONFIDENT.pattern.search(answer)), bool(_HEDGED.pattern.search(answer))
         expected = "confident" if confident and not hedged else ("hedged" if hedged and not confident else "neutral")
         assert tone.details["tone"] == expected, answer
 
@@ -530,3 +530,20 @@ def test_a_documents_terms_read_alone_are_its_analysis_terms() -> None:
     for _ in range(5_000):
         text = " ".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
         assert text_terms(text) == analyze(text).terms, text
+
+
+def test_a_phrase_lists_marks_are_the_literals_its_phrases_open_with() -> None:
+    from mre.processor.scorers.text import ascii_lowered, phrases
+
+    listed = phrases("savages?", "retard(?:ed|s)?", "idiot", "idiots", r"i\s+think", "DAN mode", "colou?r")
+    # A last letter a quantifier makes optional is not required; a mark holding another adds nothing
+    # ("idiot" and "idiots" hold the "i" that r"i\s+think" opens with).
+    assert listed.marks == ("savage", "retard", "i", "dan mode", "colo")
+    for phrase in ("(?:a|b)", "a|b", "?x"):
+        with pytest.raises(ValueError):
+            phrases(phrase)  # no opening literal, or a second phrase the marks would not cover
+    rng = random.Random(61)
+    pieces = ["savage", "s", "retard", "ed", "idiot", "I", " ", "think", "dan", "MODE", "colo", "u", "r", "x"]
+    for _ in range(20_000):
+        text = _cased_and_folded(rng, "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8))))
+        assert listed.search(text, ascii_lowered(text)) == bool(listed.pattern.search(text)), text

@@ -3,51 +3,17 @@ hedged wording on a well supported one."""
 
 from __future__ import annotations
 
-import re
-
 from mre.model import Interaction, Score
 from mre.processor.scorers.faithfulness import faithfulness as offline_faithfulness
-from mre.processor.scorers.text import ascii_lowered, may_hold
+from mre.processor.scorers.text import ascii_lowered, phrases
 
-_CONFIDENT = re.compile(
-    r"\b(?:definitely|certainly|always|never|guaranteed|without (?:a )?doubt|absolutely|clearly|undoubtedly|"
-    r"is required|must)\b",
-    re.I,
+_CONFIDENT = phrases(
+    *("definitely", "certainly", "always", "never", "guaranteed", "without (?:a )?doubt", "absolutely"),
+    *("clearly", "undoubtedly", "is required", "must"),
 )
-_HEDGED = re.compile(
-    r"\b(?:might|may be|possibly|perhaps|probably|likely|i think|i believe|it seems|not sure|unclear|"
-    r"could be|approximately|roughly)\b",
-    re.I,
-)
-# Literals one of which every match of each pattern holds (``may_hold``): most answers are neither.
-CONFIDENT_MARKS = (
-    "definitely",
-    "certainly",
-    "always",
-    "never",
-    "guaranteed",
-    "without",
-    "absolutely",
-    "clearly",
-    "undoubtedly",
-    "is required",
-    "must",
-)
-HEDGED_MARKS = (
-    "might",
-    "may be",
-    "possibly",
-    "perhaps",
-    "probably",
-    "likely",
-    "i think",
-    "i believe",
-    "it seems",
-    "not sure",
-    "unclear",
-    "could be",
-    "approximately",
-    "roughly",
+_HEDGED = phrases(
+    *("might", "may be", "possibly", "perhaps", "probably", "likely", "i think", "i believe", "it seems"),
+    *("not sure", "unclear", "could be", "approximately", "roughly"),
 )
 # Read on faithfulness as P(faithful): below 0.2 the answer is very likely unfaithful; from 0.5 on it
 # is more likely faithful than not (an answer the context fully bears out reads ~0.68).
@@ -66,8 +32,7 @@ def confidence_calibration(interaction: Interaction, faithfulness: Score | None 
         return None
     answer = interaction.answer
     lowered = ascii_lowered(answer)
-    confident = may_hold(CONFIDENT_MARKS, lowered) and bool(_CONFIDENT.search(answer))
-    hedged = may_hold(HEDGED_MARKS, lowered) and bool(_HEDGED.search(answer))
+    confident, hedged = _CONFIDENT.search(answer, lowered), _HEDGED.search(answer, lowered)
     if confident and not hedged and support.value < WEAK_SUPPORT:
         label, value = "overconfident", 0.0
     elif hedged and not confident and support.value >= STRONG_SUPPORT:

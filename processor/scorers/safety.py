@@ -7,11 +7,10 @@ Guardrails on the input judge the user's question, not the system's answer: a fl
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from mre.model import Interaction, Score
-from mre.processor.scorers.text import ascii_lowered, may_hold
+from mre.processor.scorers.text import ascii_lowered, phrases
 from mre.redaction import PLACEHOLDERS, find_sensitive
 
 TOXIC = "toxicity"
@@ -20,37 +19,20 @@ GUARDRAIL_DENIED = "guardrail_denied"
 
 # A small lexicon of unambiguous slurs and abuse (kept deliberately short: a model judge is the
 # stronger option for implicit toxicity; see `mre eval` on shared/data/toxigen_demos.jsonl).
-_TOXIC = re.compile(
-    r"\b(?:idiot|idiots|moron|morons|stupid|retard(?:ed|s)?|subhuman|vermin|scum|filthy|savages?|"
-    r"go back to your country|kill yourself|kys|worthless (?:people|race)|inferior (?:race|people))\b",
-    re.I,
+_TOXIC = phrases(
+    *("idiot", "idiots", "moron", "morons", "stupid", r"retard(?:ed|s)?", "subhuman", "vermin", "scum"),
+    *("filthy", "savages?", "go back to your country", "kill yourself", "kys"),
+    *("worthless (?:people|race)", "inferior (?:race|people)"),
 )
-_INJECTION = re.compile(
-    r"(?:ignore (?:all )?(?:previous|prior|above) (?:instructions|prompts)|disregard (?:the|all) (?:previous|above)"
-    r"|you are now (?:DAN|in developer mode)|system prompt:|reveal (?:your|the) (?:system )?prompt"
-    r"|</?(?:system|instructions)>)",
-    re.I,
+_INJECTION = phrases(
+    "ignore (?:all )?(?:previous|prior|above) (?:instructions|prompts)",
+    "disregard (?:the|all) (?:previous|above)",
+    "you are now (?:DAN|in developer mode)",
+    "system prompt:",
+    "reveal (?:your|the) (?:system )?prompt",
+    "</?(?:system|instructions)>",
+    whole_words=False,
 )
-
-
-# Literals one of which every match of each pattern holds, lower-cased (``may_hold``).
-TOXIC_MARKS = (
-    "idiot",
-    "moron",
-    "stupid",
-    "retard",
-    "subhuman",
-    "vermin",
-    "scum",
-    "filthy",
-    "savage",
-    "go back to your country",
-    "kill yourself",
-    "kys",
-    "worthless",
-    "inferior",
-)
-INJECTION_MARKS = ("ignore", "disregard", "you are now", "system prompt:", "reveal", "system>", "instructions>")
 
 
 def _text_findings(text: str) -> Iterator[str]:
@@ -61,9 +43,9 @@ def _text_findings(text: str) -> Iterator[str]:
         if placeholder in text:
             yield kind
     lowered = ascii_lowered(text)
-    if may_hold(TOXIC_MARKS, lowered) and _TOXIC.search(text):
+    if _TOXIC.search(text, lowered):
         yield TOXIC
-    if may_hold(INJECTION_MARKS, lowered) and _INJECTION.search(text):
+    if _INJECTION.search(text, lowered):
         yield INJECTION
 
 

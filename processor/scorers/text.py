@@ -603,6 +603,53 @@ def may_hold(marks: tuple[str, ...], lowered: str | None) -> bool:
     return lowered is None or any(mark in lowered for mark in marks)
 
 
+_SYNTAX = frozenset("\\()[]{}?*+|.^$")
+_MAKES_OPTIONAL = frozenset("?*{")  # the character before it may be absent from a match
+
+
+def _opening(phrase: str) -> str:
+    """The literal every match of ``phrase`` (a regex) opens with, lower-cased: its text up to the first
+    regex syntax, less a last character that syntax makes optional ("savages?" opens with "savage")."""
+    depth = 0
+    for c in phrase:  # a top-level "|" would make the phrase two, the second with no opening of its own
+        depth += (c == "(") - (c == ")")
+        if c == "|" and depth == 0:
+            raise ValueError(f"phrase {phrase!r} holds a top-level '|': give each alternative as a phrase")
+    literal = phrase
+    for i, c in enumerate(phrase):
+        if c in _SYNTAX:
+            literal = phrase[: max(i - 1, 0)] if c in _MAKES_OPTIONAL else phrase[:i]
+            break
+    if not literal:
+        raise ValueError(f"phrase {phrase!r} opens with no literal for the pre-check to look for")
+    return literal.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Phrases:
+    """A case-insensitive alternation of phrases and the literals one of which every match holds,
+    derived from the phrases themselves (``phrases``): a phrase cannot be added without its mark."""
+
+    pattern: re.Pattern[str]
+    marks: tuple[str, ...]
+
+    def search(self, text: str, lowered: str | None) -> bool:
+        """Whether ``pattern`` matches ``text`` (``lowered``: its ``ascii_lowered``, shared by the
+        patterns a scorer runs over one text); an ASCII text holding no mark is not scanned."""
+        return may_hold(self.marks, lowered) and self.pattern.search(text) is not None
+
+
+def phrases(*alternatives: str, whole_words: bool = True) -> Phrases:
+    """``re.I`` over ``alternatives`` (regexes that each open with a literal), ``\\b``-bounded when
+    ``whole_words``."""
+    openings = list(dict.fromkeys(_opening(a) for a in alternatives))  # first: a clear error, not re's
+    body = "|".join(alternatives)
+    pattern = re.compile(rf"\b(?:{body})\b" if whole_words else f"(?:{body})", re.I)
+    # A mark holding another mark adds nothing to the check ("idiots" holds "idiot").
+    marks = tuple(m for m in openings if not any(o != m and o in m for o in openings))
+    return Phrases(pattern, marks)
+
+
 def is_abstention(answer: str) -> bool:
     """An answer that declines to answer. Only the opening of the answer counts: a long answer that
     mentions a gap in passing still answers."""
