@@ -203,20 +203,21 @@ class TraceWorker(Generic[T]):
                     self.stats.drop(DROP_INVALID, spans)
         traces = self.assembler.pop_all() if flush_all else self.assembler.pop_ready(now)
         for start in range(0, len(traces), BATCH_TRACES):
-            batch = []
-            for items in traces[start : start + BATCH_TRACES]:
-                records = []
-                for item in items:
-                    try:
-                        records.append(self._release(item))
-                    except Exception as exc:
-                        BAD_INPUT.record(UNREADABLE_SPAN, f"a span could not be read ({type(exc).__name__})")
-                        logger.debug("could not read a span", exc_info=True)
-                        with self._lock:
-                            self.stats.drop(DROP_INVALID)
-                if records:
-                    batch.append(records)
+            batch = [records for items in traces[start : start + BATCH_TRACES] if (records := self._records(items))]
             self.process_traces(batch)
+
+    def _records(self, items: Sequence[Any]) -> list[SpanRecord]:
+        """A released trace's spans as records; one that cannot be read is counted and left out."""
+        records = []
+        for item in items:
+            try:
+                records.append(self._release(item))
+            except Exception as exc:
+                BAD_INPUT.record(UNREADABLE_SPAN, f"a span could not be read ({type(exc).__name__})")
+                logger.debug("could not read a span", exc_info=True)
+                with self._lock:
+                    self.stats.drop(DROP_INVALID)
+        return records
 
     def process_traces(self, traces: Sequence[Sequence[SpanRecord]]) -> list[list[Evaluation]]:
         """:meth:`process_trace` of each trace, one step at a time over all of them: every trace's
@@ -242,8 +243,11 @@ class TraceWorker(Generic[T]):
         try:
             return build_interactions(spans, self.read_options)
         except Exception as exc:
+            # Counted per span, as every unreadable_span is.
             BAD_INPUT.record(
-                UNREADABLE_SPAN, f"a trace of {len(spans)} span(s) could not be assembled ({type(exc).__name__})"
+                UNREADABLE_SPAN,
+                f"a trace of {len(spans)} span(s) could not be assembled ({type(exc).__name__})",
+                len(spans),
             )
             logger.debug("could not assemble a trace", exc_info=True)
             return []
@@ -252,11 +256,9 @@ class TraceWorker(Generic[T]):
         """Score a trace's answers and deliver them. Returns what was delivered, except when a judge
         still has to speak: then the cheap, provisional evaluations (the judge thread delivers the
         final ones; sinks and ``on_trace`` only ever see those)."""
-        interactions = build_interactions(spans, self.read_options)
         if self.judges is None:
-            evaluations = [self.pipeline.process(i) for i in interactions]
-            self._done(spans, evaluations)
-            return evaluations
+            return self.process_traces([spans])[0]
+        interactions = self._assembled(spans)
         deferred: list[list[Deferred]] = [[] for _ in interactions]
         evaluations = [self.pipeline.score(i, d) for i, d in zip(interactions, deferred, strict=True)]
         if not any(deferred):
