@@ -90,8 +90,8 @@ def let_go(token: Token[InteractionAnalysis | None]) -> None:
 def analysing(interaction: Interaction) -> Iterator[InteractionAnalysis]:
     """Hold one analysis of ``interaction`` while its scorers run."""
     analysis = InteractionAnalysis(interaction, held=True)
-    token = _CURRENT.set(analysis)
+    token = hold(analysis)
     try:
         yield analysis
     finally:
-        _CURRENT.reset(token)
+        let_go(token)
