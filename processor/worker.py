@@ -34,6 +34,7 @@ T = TypeVar("T")
 DROP_QUEUE_FULL = "queue_full"
 DROP_SHUTDOWN = "shutdown"
 DROP_INVALID = "invalid"
+DROP_FAILED = "processing_failed"  # a bug in scoring a batch: its spans, counted, not the step's rest
 # Traces taken through each step together (assembled, then scored, then delivered): bounds what one
 # batch holds beyond what the assembler released, and how long its first answer waits (~80 ms).
 BATCH_TRACES = 128
@@ -204,7 +205,14 @@ class TraceWorker(Generic[T]):
         traces = self.assembler.pop_all() if flush_all else self.assembler.pop_ready(now)
         for start in range(0, len(traces), BATCH_TRACES):
             batch = [records for items in traces[start : start + BATCH_TRACES] if (records := self._records(items))]
-            self.process_traces(batch)
+            try:
+                self.process_traces(batch)
+            except Exception:
+                # Sinks and hooks are isolated where they are called: what reaches here is scoring
+                # itself, before anything of the batch was delivered.
+                logger.exception("behaviour processor failed on a batch of %d trace(s)", len(batch))
+                with self._lock:
+                    self.stats.drop(DROP_FAILED, sum(len(spans) for spans in batch))
 
     def _records(self, items: Sequence[Any]) -> list[SpanRecord]:
         """A released trace's spans as records; one that cannot be read is counted and left out."""

@@ -278,3 +278,29 @@ def test_a_batch_scored_scorer_by_scorer_gets_what_each_answer_scored_alone_gets
     assert [seen(e) for e in many] == [seen(e) for e in alone]
     assert all(e.duration_s > 0 for e in many if e.scores)
     assert many[-1].scores["consistency"].label == "inconsistent"  # it saw the earlier answer first
+
+
+def test_a_batch_that_fails_to_score_is_counted_and_the_next_batch_still_scored(
+    embedded, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    provider, setup, collect, registry = embedded
+    pipeline = setup.processor.pipeline
+    real = pipeline.score_many
+    calls = []
+
+    def fails_once(interactions):  # type: ignore[no-untyped-def]
+        calls.append(len(interactions))
+        if len(calls) == 1:
+            raise RuntimeError("a scoring bug")
+        return real(interactions)
+
+    monkeypatch.setattr(pipeline, "score_many", fails_once)
+    rag_trace(provider, "Customers may request a refund within 30 days of delivery.")
+    setup.processor.force_flush()  # one batch: lost to the bug, and counted
+    rag_trace(provider, "Customers may request a refund within 31 days of delivery.")
+    setup.processor.force_flush()
+    assert setup.processor.stats.spans_dropped == {"processing_failed": 4}
+    assert registry.get_sample_value("mre_processor_spans_dropped_total", {"reason": "processing_failed"}) == 4
+    assert [e.interaction.answer for e in collect.evaluations] == [
+        "Customers may request a refund within 31 days of delivery."
+    ]
