@@ -37,10 +37,10 @@ class ScoreSeries:
         self.exemplars: list[tuple[Mapping[str, str], float, float] | None] = [None] * len(bounds)
 
     def observe(self, amount: float, exemplar: Mapping[str, str] | None = None) -> None:
-        i = bisect_left(self._bounds, amount)
         self.total += amount
-        if i == len(self._bounds) or math.isnan(amount):  # NaN is in no bucket, as in Histogram
+        if math.isnan(amount):  # in the sum and in no bucket, as in Histogram
             return
+        i = bisect_left(self._bounds, amount)  # the last bound is +Inf: every other value has a bucket
         self.counts[i] += 1
         if exemplar:
             self.exemplars[i] = (exemplar, amount, time.time())
