@@ -486,8 +486,11 @@ def build_interactions(spans: Sequence[SpanRecord], options: ReadOptions | None 
     service = _first_resource(spans, sc.SERVICE_NAME)
     principal = _first_attr(spans, PRINCIPAL_KEYS)
     route = _route(spans)
-    # Retrievals whose text is in a prompt feed that answer and no other.
-    claimed = _assign_by_content(retrievals, generations)
+    # Retrievals whose text is in a prompt feed that answer and no other. One retrieval and one
+    # answer (the usual trace) need no comparison: claimed or not, it feeds the answer exactly when it
+    # ended before the answer began, which is the time window's rule below.
+    one_each = len(retrievals) == 1 and len(generations) == 1
+    claimed = {} if one_each else _assign_by_content(retrievals, generations)
 
     out = []
     for i, gen in enumerate(generations):

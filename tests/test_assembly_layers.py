@@ -213,3 +213,23 @@ def test_who_asked_comes_from_the_user_attributes_instrumentations_set() -> None
         spans = [span(1, None, 0, 300, {key: "alice"}), span(2, 1, 60, 100, chat(ANSWER, prompt_with(DOC)))]
         (interaction,) = build_interactions(spans)
         assert interaction.principal == "alice", key
+
+
+def test_one_retrieval_feeds_the_one_answer_exactly_when_it_ended_before_the_answer_began() -> None:
+    """The usual trace (one retrieval, one answer) skips the prompt comparison: whether its documents
+    are in the prompt or not, it must feed the answer by the time rule alone, as with two answers."""
+    for in_prompt in (True, False):
+        prompt = prompt_with(DOC) if in_prompt else QUESTION
+        for r_start, r_end, fed in ((10, 40, True), (10, 50, True), (10, 51, False), (60, 90, False)):
+            spans = [
+                span(1, None, 0, 200, {}),
+                span(10, 1, r_start, r_end, retrieval([("annual", DOC, {})])),
+                span(20, 1, 50, 150, chat(ANSWER, prompt)),
+            ]
+            (interaction,) = build_interactions(spans)
+            ids = [d.id for d in interaction.documents or ()]
+            assert ("annual" in ids) == fed, (in_prompt, r_start, r_end)
+            # The same retrieval next to a second, later answer goes through the prompt comparison.
+            later = span(30, 1, 160, 190, chat("Later.", "Something else?"))
+            first = build_interactions([*spans, later])[0]
+            assert [d.id for d in first.documents or ()] == [d.id for d in interaction.documents or ()]
