@@ -46,15 +46,15 @@ class Document:
         get = item.get
         ident, content, score, distance = get("id", ""), get("content"), get("score"), get("distance")
         metadata, given_rank = get("metadata"), get("rank", rank)
-        # Well-typed fields (what every instrumentation writes) skip the conversions: this runs for
-        # every document of every retrieval.
+        # Well-typed fields (what every instrumentation writes) skip the conversions and the ABC
+        # check, and go in by position: this runs for every document of every retrieval.
         return cls(
-            id=ident if type(ident) is str else str(ident),
-            content=content if type(content) is str else _opt_str(content),
-            score=None if score is None else _opt_float(score),
-            distance=None if distance is None else _opt_float(distance),
-            rank=given_rank if type(given_rank) is int else _opt_int(given_rank),
-            metadata=metadata if isinstance(metadata, Mapping) else {},
+            ident if type(ident) is str else str(ident),
+            content if type(content) is str else _opt_str(content),
+            score if score is None or type(score) is float else _opt_float(score),
+            distance if distance is None or type(distance) is float else _opt_float(distance),
+            given_rank if type(given_rank) is int else _opt_int(given_rank),
+            metadata if type(metadata) is dict or isinstance(metadata, Mapping) else {},
         )
 
 

@@ -12,6 +12,7 @@ import random
 import re
 import zlib
 from collections.abc import Iterator
+from types import MappingProxyType
 
 import numpy as np
 import pytest
@@ -485,15 +486,21 @@ def test_documents_read_from_json_skip_conversions_only_for_fields_already_of_th
     class Text(str):
         pass
 
-    values: list[object] = [None, 1, 0, True, 1.5, "2", "x", Text("s"), [1], {"a": 1}, float("nan")]
+    class Real(float):
+        pass
+
+    values: list[object] = [None, 1, 0, True, 1.5, "2", "x", Text("s"), Real(0.25), [1], {"a": 1}, float("nan")]
+    metadatas: list[object] = [None, {}, {"a": 1}, MappingProxyType({"a": 1}), [("a", 1)], "a"]
     for ident, content, score, rank in itertools.product(values, repeat=4):
-        for given in (None, 3):
+        for given, metadata in itertools.product((None, 3), metadatas):
             fields = {"id": ident, "content": content, "score": score, "distance": score, "rank": rank}
             item = {k: v for k, v in fields.items() if v is not None or k == "content"}
+            if metadata is not None:
+                item["metadata"] = metadata
             read, expected = Document.from_json(item, rank=given), plain(item, given)
             assert repr(read) == repr(expected)  # repr: NaN scores compare equal
-            assert [type(getattr(read, f)) for f in ("id", "content", "rank")] == [
-                type(getattr(expected, f)) for f in ("id", "content", "rank")
+            assert [type(getattr(read, f)) for f in ("id", "content", "score", "distance", "rank", "metadata")] == [
+                type(getattr(expected, f)) for f in ("id", "content", "score", "distance", "rank", "metadata")
             ]
 
 
