@@ -10,7 +10,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 INSTALL := -e .
 TYPECHECK := build/typecheck
 
-.PHONY: demo test bench lint promtool clean record-apps
+.PHONY: demo test bench bench-compiled lint promtool clean record-apps
 
 demo: $(VENV)/.demo-installed
 	$(BIN)/mre demo
@@ -20,6 +20,14 @@ test: $(VENV)/.test-installed promtool
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python benchmarks/run.py
+
+# The same figures for the optional compiled build (setup.py, MRE_MYPYC=1: mypyc and the C compiler,
+# a few minutes), installed under build/compiled beside the checkout's pure-Python package.
+bench-compiled: $(VENV)/.test-installed
+	rm -rf build/compiled build/compiled-wheel
+	MRE_MYPYC=1 $(PIP) wheel --no-deps --no-build-isolation -w build/compiled-wheel .
+	$(PIP) install --no-deps --target build/compiled build/compiled-wheel/*.whl
+	PYTHONPATH=$(abspath build/compiled) $(BIN)/python benchmarks/run.py
 
 # Re-record the real-application matrix (tests/fixtures/apps/): one virtualenv per instrumentation at
 # the versions pinned in tests/realapps/requirements/. Needs the package registry; not part of `test`.

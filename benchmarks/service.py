@@ -153,6 +153,7 @@ def start_serve(
     proc = subprocess.Popen(
         [
             sys.executable,
+            "-P",  # not the working directory first: PYTHONPATH can choose the build (the compiled one)
             "-m",
             "mre",
             "serve",
