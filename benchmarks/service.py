@@ -119,8 +119,8 @@ def _free_port() -> int:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """CPU time of every thread the process has run, exited ones included, in nanoseconds: the
-    kernel's process CPU clock (``clock_getcpuclockid``, whose id Linux derives from the pid as
+    """Seconds of CPU of every thread the process has run, exited ones included, to the nanosecond:
+    the kernel's process CPU clock (``clock_getcpuclockid``, whose id Linux derives from the pid as
     below). ``/proc/PID/stat`` counts 10 ms ticks, a ~1 % step on a one-second pass."""
     try:
         return time.clock_gettime(((~pid) << 3) | _CPUCLOCK_SCHED)
