@@ -20,8 +20,9 @@ from setuptools import setup
 
 # The hot path, by module: what reading, scoring and recording one answer runs. A module here must
 # not be monkeypatched by users nor subclassed from Python (mypyc classes are native), and its classes
-# need no instance __dict__ (processor/drift.py stays Python: mypyc cannot build its generic
-# dataclass). tests/test_compiled_build.py builds exactly this list.
+# need no instance __dict__. Left Python: processor/drift.py (mypyc cannot build its generic
+# dataclass) and processor/worker.py (mypyc names its `_thread` attribute `__thread`, a C keyword).
+# tests/test_compiled_build.py builds exactly this list.
 COMPILED = (
     "mre.model",
     "mre.slo",
@@ -29,8 +30,20 @@ COMPILED = (
     "mre.processor.otlp",
     "mre.processor.interactions",
     "mre.processor.dialects",
+    "mre.processor.dialects._common",
     "mre.processor.dialects._json",
+    "mre.processor.dialects._stage",
     "mre.processor.dialects.otel",
+    "mre.processor.dialects.openinference",
+    "mre.processor.dialects.openllmetry",
+    "mre.processor.dialects.openlit",
+    "mre.metadata",
+    "mre.semconv",
+    "mre.processor.limits",
+    "mre.processor.health",
+    "mre.processor.calibration",
+    "mre.processor.prompt_context",
+    "mre.processor.question_drift",
     "mre.processor.pipeline",
     "mre.processor.coverage",
     "mre.processor.triage",

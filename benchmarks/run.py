@@ -33,6 +33,7 @@ def main() -> int:
         "text": text.run(),
         "nli_judge": nli_judge.run(),
     }
+    print(f"build: {results['build']}")
     for name, figures in results.items():
         if isinstance(figures, dict):
             print(f"[{name}]")
