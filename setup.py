@@ -65,6 +65,7 @@ COMPILED = (
     "mre.processor.scorers.safety",
     "mre.processor.scorers.text",
     "mre.exporters.prometheus",
+    "mre.exporters.counter_family",
     "mre.exporters.score_histogram",
 )
 STAGE = Path("build") / "mypyc-src"

@@ -8,14 +8,15 @@ The registry is injected so tests and embedders own it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from mre.exporters import conventions as c
+from mre.exporters.counter_family import CounterFamily
 from mre.exporters.forward import OtlpForwarder
 from mre.exporters.score_histogram import ScoreHistogram
 from mre.model import Evaluation
@@ -38,6 +39,19 @@ BAD = "bad"
 UNKNOWN_CAUSE = "untriaged"  # a bad event whose answer triage gave no cause (cannot happen today; never dropped)
 
 
+MAX_PLANS = 4_096  # (service, model, route) plans held; the label bounds allow more, rarely seen
+
+
+@dataclass(slots=True)
+class _Plan:
+    """The children one (service, model, route) records into, kept once each is admitted: an answer
+    then costs a dict lookup per score and SLO instead of building and hashing each label set."""
+
+    interactions: Any = None
+    scores: dict[str, Any] = field(default_factory=dict)
+    slos: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+
 class PrometheusSink:
     """An EvaluationSink that records each evaluation as metrics.
 
@@ -56,11 +70,13 @@ class PrometheusSink:
         max_routes: int = 50,
         labels: LabelBounds | None = None,
         max_series: Mapping[str, int] | None = None,
+        max_plans: int = MAX_PLANS,
     ) -> None:
         self._default_service = default_service
+        self._max_plans = max_plans
         self.labels = labels or LabelBounds(max_services, max_models, max_routes)
         caps = {**DEFAULT_MAX_SERIES, **(max_series or {})}
-        self.interactions = Counter(
+        self.interactions = CounterFamily(
             c.METRIC_INTERACTIONS,
             "Interactions (answers) scored by the behaviour processor",
             [c.LABEL_SERVICE, c.LABEL_MODEL],
@@ -73,37 +89,37 @@ class PrometheusSink:
             buckets=SCORE_BUCKETS,
             registry=registry,
         )
-        self.slo_events = Counter(
+        self.slo_events = CounterFamily(
             c.METRIC_SLO_EVENTS,
             "SLI events per SLO: outcome=good or bad (route and model let an SLO file filter)",
             [c.LABEL_SERVICE, c.LABEL_SLO, c.LABEL_OUTCOME, c.LABEL_ROUTE, c.LABEL_MODEL],
             registry=registry,
         )
-        self.failures = Counter(
+        self.failures = CounterFamily(
             c.METRIC_FAILURES,
             "Interactions that failed an SLO, by triaged cause",
             [c.LABEL_SERVICE, c.LABEL_CAUSE],
             registry=registry,
         )
-        self.slo_failures = Counter(
+        self.slo_failures = CounterFamily(
             c.METRIC_SLO_FAILURES,
             "Bad events of each SLO, by the triaged cause of their answer (the burn alert's dominant_cause)",
             [c.LABEL_SERVICE, c.LABEL_SLO, c.LABEL_CAUSE],
             registry=registry,
         )
-        self.unscored = Counter(
+        self.unscored = CounterFamily(
             c.METRIC_INTERACTIONS_UNSCORED,
             "Answers that could not be fully scored (their text, question or context was not captured), by reason",
             [c.LABEL_SERVICE, c.LABEL_REASON],
             registry=registry,
         )
-        self.skipped = Counter(
+        self.skipped = CounterFamily(
             c.METRIC_SCORER_SKIPPED,
             "Scorers that gave no score, by the first input the answer lacked (or not_applicable)",
             [c.LABEL_EVALUATION, c.LABEL_REASON],
             registry=registry,
         )
-        self.judge_decisions = Counter(
+        self.judge_decisions = CounterFamily(
             c.METRIC_JUDGE_DECISIONS,
             "Why each answer was or was not escalated to a judge (cascade decisions)",
             [c.LABEL_EVALUATION, "decision"],
@@ -115,7 +131,7 @@ class PrometheusSink:
             buckets=SCORING_BUCKETS,
             registry=registry,
         )
-        families: dict[str, Counter | ScoreHistogram] = {
+        families: dict[str, CounterFamily | ScoreHistogram] = {
             c.METRIC_INTERACTIONS: self.interactions,
             c.METRIC_EVALUATION_SCORE: self.scores,
             c.METRIC_SLO_EVENTS: self.slo_events,
@@ -128,6 +144,7 @@ class PrometheusSink:
         self.budgets = {name: SeriesBudget(caps[name]) for name in families}
         self._families = {name: (metric, self.budgets[name]) for name, metric in families.items()}
         self._children: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._plans: dict[tuple[str, str, str], _Plan] = {}
         self._services_seen: set[str] = set()
         registry.register(_OverflowCollector(self.budgets))
 
@@ -139,6 +156,21 @@ class PrometheusSink:
                 return self._child(family, overflow, overflow) if key != overflow else metric.labels(*key)
             child = self._children[(family, key)] = metric.labels(*key)
         return child
+
+    def _kept(self, family: str, key: tuple[str, ...], overflow: tuple[str, ...]) -> tuple[Any, bool]:
+        """The child, and whether it is the label set's own (admitted: a plan may keep it). A folded
+        recording is looked up each time, so the overflow counts every one."""
+        child = self._child(family, key, overflow)
+        return child, self._children.get((family, key)) is child
+
+    def _plan(self, service: str, model: str, route: str) -> _Plan:
+        key = (service, model, route)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= self._max_plans:
+                self._plans.clear()  # label sets beyond the bound: looked up again, not held
+            plan = self._plans[key] = _Plan()
+        return plan
 
     def on_evaluation(self, evaluation: Evaluation) -> None:
         interaction = evaluation.interaction
@@ -152,24 +184,41 @@ class PrometheusSink:
             self._services_seen.add(service)
             for reason in UNSCORED_REASONS:
                 self._child(c.METRIC_INTERACTIONS_UNSCORED, (service, reason), (OTHER, reason))
-        self._child(c.METRIC_INTERACTIONS, (service, model), (OTHER, OTHER)).inc()
+        plan = self._plan(service, model, route)
+        counted = plan.interactions
+        if counted is None:
+            counted, kept = self._kept(c.METRIC_INTERACTIONS, (service, model), (OTHER, OTHER))
+            plan.interactions = counted if kept else None
+        counted.inc()
+        scores = plan.scores
         for name, score in evaluation.scores.items():
-            self._child(c.METRIC_EVALUATION_SCORE, (service, model, name), (OTHER, OTHER, name)).observe(
-                score.value, exemplar=exemplar
-            )
+            series = scores.get(name)
+            if series is None:
+                series, kept = self._kept(c.METRIC_EVALUATION_SCORE, (service, model, name), (OTHER, OTHER, name))
+                if kept:
+                    scores[name] = series
+            series.observe(score.value, exemplar=exemplar)
             escalation = score.details.get("escalation")
             if isinstance(escalation, dict) and escalation.get("decision") in DECISIONS:
                 decision = escalation["decision"]
                 self._child(c.METRIC_JUDGE_DECISIONS, (name, decision), (OTHER, decision)).inc()
+        slos = plan.slos
         for outcome in evaluation.slo_outcomes:
             slo = outcome.slo
-            good = self._child(
-                c.METRIC_SLO_EVENTS, (service, slo, GOOD, route, model), (OTHER, slo, GOOD, OTHER, OTHER)
-            )
-            # Both outcomes exist from the first event of a label set, so rate() sees the first bad
-            # event rise from 0 instead of a new series appearing with it.
-            bad = self._child(c.METRIC_SLO_EVENTS, (service, slo, BAD, route, model), (OTHER, slo, BAD, OTHER, OTHER))
-            (good if outcome.good else bad).inc()
+            pair = slos.get(slo)
+            if pair is None:
+                # Both outcomes exist from the first event of a label set, so rate() sees the first bad
+                # event rise from 0 instead of a new series appearing with it.
+                good, good_kept = self._kept(
+                    c.METRIC_SLO_EVENTS, (service, slo, GOOD, route, model), (OTHER, slo, GOOD, OTHER, OTHER)
+                )
+                bad, bad_kept = self._kept(
+                    c.METRIC_SLO_EVENTS, (service, slo, BAD, route, model), (OTHER, slo, BAD, OTHER, OTHER)
+                )
+                pair = (good, bad)
+                if good_kept and bad_kept:
+                    slos[slo] = pair
+            pair[0 if outcome.good else 1].inc()
             if not outcome.good:
                 cause = evaluation.cause or UNKNOWN_CAUSE
                 self._child(c.METRIC_SLO_FAILURES, (service, slo, cause), (OTHER, slo, cause)).inc()
@@ -282,8 +331,8 @@ class ProcessorHealthCollector(Collector):
             "Answer, question or document text cut to its analysed size (processor/limits.py), by field",
             labels=["field"],
         )
-        for field, count in sorted(CUTS.snapshot().items()):
-            truncated.add_metric([field], count)
+        for cut_field, count in sorted(CUTS.snapshot().items()):
+            truncated.add_metric([cut_field], count)
         yield truncated
         bad = CounterMetricFamily(c.METRIC_BAD_INPUT, "Malformed or invalid input, by kind", labels=["kind"])
         for kind, count in sorted(BAD_INPUT.snapshot().items()):
