@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -125,12 +125,14 @@ class PrometheusSink:
             [c.LABEL_EVALUATION, "decision"],
             registry=registry,
         )
-        self.scoring_duration = Histogram(
+        # A collector too (one observation per answer); no label, so its one series is made here.
+        self.scoring_duration = ScoreHistogram(
             c.METRIC_SCORING_DURATION,
             "Time to score one interaction with all configured scorers",
+            (),
             buckets=SCORING_BUCKETS,
             registry=registry,
-        )
+        ).labels()
         families: dict[str, CounterFamily | ScoreHistogram] = {
             c.METRIC_INTERACTIONS: self.interactions,
             c.METRIC_EVALUATION_SCORE: self.scores,

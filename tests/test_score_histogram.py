@@ -73,3 +73,14 @@ def test_a_second_family_of_the_same_name_is_refused_and_label_values_are_checke
         family.labels("only-one")
     with pytest.raises(ValueError, match="increasing"):
         ScoreHistogram("other", "o", ("x",), (1.0, 0.5), CollectorRegistry())
+
+
+def test_a_family_without_labels_is_one_series_from_the_start_as_a_histogram_without_labels() -> None:
+    ours_registry, theirs_registry = CollectorRegistry(), CollectorRegistry()
+    ours = ScoreHistogram("d_seconds", "durations", (), (0.001, 0.01), ours_registry).labels()
+    theirs = Histogram("d_seconds", "durations", buckets=(0.001, 0.01), registry=theirs_registry)
+    assert _samples(ours_registry) == _samples(theirs_registry)  # zero counts before any observation
+    for value in (0.0005, 0.002, 0.5):
+        ours.observe(value)
+        theirs.observe(value)
+    assert _samples(ours_registry) == _samples(theirs_registry)
