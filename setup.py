@@ -66,6 +66,7 @@ COMPILED = (
     "mre.processor.scorers.text",
     "mre.exporters.prometheus",
     "mre.exporters.counter_family",
+    "mre.exporters.labelled_family",
     "mre.exporters.score_histogram",
 )
 STAGE = Path("build") / "mypyc-src"

@@ -10,10 +10,11 @@ histogram, ``mre.exporters.score_histogram``).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from threading import Lock
 
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import CollectorRegistry
+
+from mre.exporters.labelled_family import LabelledFamily
 
 
 class CountSeries:
@@ -31,25 +32,15 @@ class CountSeries:
         self.value += amount
 
 
-class CounterFamily:
+class CounterFamily(LabelledFamily[CountSeries]):
     """A counter family with label sets made on first use (``labels``), collected by the registry."""
 
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str], registry: CollectorRegistry) -> None:
-        self.name = name.removesuffix("_total")  # as Counter: the sample is named <name>_total
-        self.documentation = documentation
-        self.labelnames = tuple(labelnames)
-        self._series: dict[tuple[str, ...], CountSeries] = {}
-        self._lock = Lock()  # creating a label set; incrementing and reading need none (see CountSeries)
-        registry.register(self)
+        # As Counter: the sample is named <name>_total, whether or not the name says so.
+        super().__init__(name.removesuffix("_total"), documentation, labelnames, registry)
 
-    def labels(self, *values: str) -> CountSeries:
-        if len(values) != len(self.labelnames):
-            raise ValueError(f"{self.name}: expected {len(self.labelnames)} label values, got {len(values)}")
-        series = self._series.get(values)
-        if series is None:
-            with self._lock:
-                series = self._series.setdefault(values, CountSeries())
-        return series
+    def _new_series(self) -> CountSeries:
+        return CountSeries()
 
     def describe(self) -> Iterator[CounterMetricFamily]:
         # The registry's duplicate-name check reads this (as it does a Counter's).
@@ -57,8 +48,6 @@ class CounterFamily:
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        with self._lock:
-            series = list(self._series.items())
-        for values, s in series:
+        for values, s in self._snapshot():
             family.add_metric(list(values), s.value)
         yield family

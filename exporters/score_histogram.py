@@ -14,12 +14,13 @@ import math
 import time
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
-from threading import Lock
 
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import CollectorRegistry
 from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
+
+from mre.exporters.labelled_family import LabelledFamily
 
 
 class ScoreSeries:
@@ -46,7 +47,7 @@ class ScoreSeries:
             self.exemplars[i] = (exemplar, amount, time.time())
 
 
-class ScoreHistogram:
+class ScoreHistogram(LabelledFamily[ScoreSeries]):
     """A histogram family with label sets made on first use (``labels``), collected by the registry."""
 
     def __init__(
@@ -62,23 +63,12 @@ class ScoreHistogram:
             raise ValueError("buckets must be strictly increasing")
         if bounds[-1] != math.inf:
             bounds.append(math.inf)
-        self.name = name
-        self.documentation = documentation
-        self.labelnames = tuple(labelnames)
         self._bounds = tuple(bounds)
         self._le = [floatToGoString(b) for b in bounds]
-        self._series: dict[tuple[str, ...], ScoreSeries] = {}
-        self._lock = Lock()  # creating a label set; observing and reading need none (see ScoreSeries)
-        registry.register(self)
+        super().__init__(name, documentation, labelnames, registry)  # registers: last
 
-    def labels(self, *values: str) -> ScoreSeries:
-        if len(values) != len(self.labelnames):
-            raise ValueError(f"{self.name}: expected {len(self.labelnames)} label values, got {len(values)}")
-        series = self._series.get(values)
-        if series is None:
-            with self._lock:
-                series = self._series.setdefault(values, ScoreSeries(self._bounds))
-        return series
+    def _new_series(self) -> ScoreSeries:
+        return ScoreSeries(self._bounds)
 
     def describe(self) -> Iterator[HistogramMetricFamily]:
         # The registry's duplicate-name check reads this (as it does a Histogram's).
@@ -86,9 +76,7 @@ class ScoreHistogram:
 
     def collect(self) -> Iterator[HistogramMetricFamily]:
         family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        with self._lock:
-            series = list(self._series.items())
-        for values, s in series:
+        for values, s in self._snapshot():
             counts, exemplars, total = list(s.counts), list(s.exemplars), s.total
             buckets: list[tuple[str, float] | tuple[str, float, Exemplar]] = []
             cumulative = 0
