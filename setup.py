@@ -67,7 +67,7 @@ COMPILED = (
     "mre.exporters.prometheus",
     "mre.exporters.counter_family",
     "mre.exporters.labelled_family",
-    "mre.exporters.score_histogram",
+    "mre.exporters.histogram_family",
 )
 STAGE = Path("build") / "mypyc-src"
 _BUILDS = {"bdist_wheel", "build", "build_ext", "install", "editable_wheel"}  # the commands that compile

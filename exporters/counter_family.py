@@ -3,8 +3,8 @@ one float addition, not prometheus_client's ``Counter.inc`` (an observability ch
 a lock per value: ~0.45 us each, a third of what recording an answer cost).
 
 What a scrape shows is what ``prometheus_client.Counter`` shows for the same increments: one
-``_total`` sample per label set. No ``_created`` series: nothing reads it (as with the score
-histogram, ``mre.exporters.score_histogram``).
+``_total`` sample per label set. No ``_created`` series: nothing reads it (as with the
+histograms, ``mre.exporters.histogram_family``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from mre.exporters.labelled_family import LabelledFamily
 
 class CountSeries:
     """One label set's count. Incremented by one thread at a time (the pipeline delivers under its
-    lock, as for ``ScoreSeries``); a scrape reads the float, which no increment leaves half-written."""
+    lock, as for ``HistogramSeries``); a scrape reads the float, which no increment leaves half-written."""
 
     __slots__ = ("value",)
 

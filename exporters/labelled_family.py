@@ -1,5 +1,5 @@
 """A metric family of label sets made on first use, collected by the registry: what the sink's
-collectors (``CounterFamily``, ``ScoreHistogram``) share. Only making a label set takes the lock;
+collectors (``CounterFamily``, ``HistogramFamily``) share. Only making a label set takes the lock;
 recording and reading a series need none (each series says why)."""
 
 from __future__ import annotations

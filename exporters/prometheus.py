@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 from mre.exporters import conventions as c
 from mre.exporters.counter_family import CounterFamily
 from mre.exporters.forward import OtlpForwarder
-from mre.exporters.score_histogram import ScoreHistogram
+from mre.exporters.histogram_family import HistogramFamily
 from mre.model import Evaluation
 from mre.processor.assembly import TraceAssembler
 from mre.processor.calibration import CalibrationMonitor
@@ -82,7 +82,7 @@ class PrometheusSink:
             [c.LABEL_SERVICE, c.LABEL_MODEL],
             registry=registry,
         )
-        self.scores = ScoreHistogram(
+        self.scores = HistogramFamily(
             c.METRIC_EVALUATION_SCORE,
             "Behavioural evaluation scores in [0, 1], higher is better; exemplars carry trace ids",
             [c.LABEL_SERVICE, c.LABEL_MODEL, c.LABEL_EVALUATION],
@@ -126,14 +126,14 @@ class PrometheusSink:
             registry=registry,
         )
         # A collector too (one observation per answer); no label, so its one series is made here.
-        self.scoring_duration = ScoreHistogram(
+        self.scoring_duration = HistogramFamily(
             c.METRIC_SCORING_DURATION,
             "Time to score one interaction with all configured scorers",
             (),
             buckets=SCORING_BUCKETS,
             registry=registry,
         ).labels()
-        families: dict[str, CounterFamily | ScoreHistogram] = {
+        families: dict[str, CounterFamily | HistogramFamily] = {
             c.METRIC_INTERACTIONS: self.interactions,
             c.METRIC_EVALUATION_SCORE: self.scores,
             c.METRIC_SLO_EVENTS: self.slo_events,

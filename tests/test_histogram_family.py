@@ -1,4 +1,4 @@
-"""The score histogram collector exposes what prometheus_client's Histogram exposes for the same
+"""The histogram collector (scores, scoring time) exposes what prometheus_client's Histogram exposes for the same
 observations: buckets, count, sum and each bucket's newest exemplar."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import random
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
+from mre.exporters.histogram_family import HistogramFamily
 from mre.exporters.prometheus import SCORE_BUCKETS
-from mre.exporters.score_histogram import ScoreHistogram
 
 LABELS = ("service", "model", "evaluation")
 
@@ -29,7 +29,7 @@ def _samples(registry: CollectorRegistry) -> list[tuple[str, dict[str, str], flo
 def test_buckets_count_sum_and_exemplars_are_histograms() -> None:
     rng = random.Random(5)
     ours_registry, theirs_registry = CollectorRegistry(), CollectorRegistry()
-    ours = ScoreHistogram("mre_evaluation_score", "scores", LABELS, SCORE_BUCKETS, ours_registry)
+    ours = HistogramFamily("mre_evaluation_score", "scores", LABELS, SCORE_BUCKETS, ours_registry)
     theirs = Histogram("mre_evaluation_score", "scores", LABELS, buckets=SCORE_BUCKETS, registry=theirs_registry)
     values = [
         0.0,
@@ -51,7 +51,7 @@ def test_buckets_count_sum_and_exemplars_are_histograms() -> None:
 
 def test_a_value_past_the_last_bound_and_nan_are_counted_as_histogram_counts_them() -> None:
     ours_registry, theirs_registry = CollectorRegistry(), CollectorRegistry()
-    ours = ScoreHistogram("h", "h", ("x",), (0.5, 1.0), ours_registry)
+    ours = HistogramFamily("h", "h", ("x",), (0.5, 1.0), ours_registry)
     theirs = Histogram("h", "h", ("x",), buckets=(0.5, 1.0), registry=theirs_registry)
     for value in (2.0, -1.0, 0.5, math.inf):
         ours.labels("v").observe(value)
@@ -66,18 +66,18 @@ def test_a_value_past_the_last_bound_and_nan_are_counted_as_histogram_counts_the
 
 def test_a_second_family_of_the_same_name_is_refused_and_label_values_are_checked() -> None:
     registry = CollectorRegistry()
-    family = ScoreHistogram("mre_evaluation_score", "scores", LABELS, SCORE_BUCKETS, registry)
+    family = HistogramFamily("mre_evaluation_score", "scores", LABELS, SCORE_BUCKETS, registry)
     with pytest.raises(ValueError, match="Duplicated"):
         Histogram("mre_evaluation_score", "again", LABELS, registry=registry)
     with pytest.raises(ValueError, match="expected 3 label values"):
         family.labels("only-one")
     with pytest.raises(ValueError, match="increasing"):
-        ScoreHistogram("other", "o", ("x",), (1.0, 0.5), CollectorRegistry())
+        HistogramFamily("other", "o", ("x",), (1.0, 0.5), CollectorRegistry())
 
 
 def test_a_family_without_labels_is_one_series_from_the_start_as_a_histogram_without_labels() -> None:
     ours_registry, theirs_registry = CollectorRegistry(), CollectorRegistry()
-    ours = ScoreHistogram("d_seconds", "durations", (), (0.001, 0.01), ours_registry).labels()
+    ours = HistogramFamily("d_seconds", "durations", (), (0.001, 0.01), ours_registry).labels()
     theirs = Histogram("d_seconds", "durations", buckets=(0.001, 0.01), registry=theirs_registry)
     assert _samples(ours_registry) == _samples(theirs_registry)  # zero counts before any observation
     for value in (0.0005, 0.002, 0.5):

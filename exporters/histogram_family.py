@@ -1,5 +1,5 @@
-"""The score histogram as a collector: every answer observes one score per evaluation (16 by
-default), so an observation must cost a bisect and two list writes, not prometheus_client's
+"""The sink's histograms as a collector: every answer observes one score per evaluation (16 by
+default) and its scoring time, so an observation must cost a bisect and two list writes, not prometheus_client's
 ``Histogram.observe`` (a Python loop over the 21 bounds, a lock per value, an exemplar validated and
 built per call: ~2.5 us each, most of what recording an answer cost).
 
@@ -23,7 +23,7 @@ from prometheus_client.utils import floatToGoString
 from mre.exporters.labelled_family import LabelledFamily
 
 
-class ScoreSeries:
+class HistogramSeries:
     """One label set's counts. Observed by one thread at a time (the pipeline delivers under its lock);
     a scrape copies the buckets (count is their sum, so the two agree), and an observation in flight
     may be in the sum and not yet in a bucket, as with ``Histogram``."""
@@ -47,7 +47,7 @@ class ScoreSeries:
             self.exemplars[i] = (exemplar, amount, time.time())
 
 
-class ScoreHistogram(LabelledFamily[ScoreSeries]):
+class HistogramFamily(LabelledFamily[HistogramSeries]):
     """A histogram family with label sets made on first use (``labels``), collected by the registry."""
 
     def __init__(
@@ -67,8 +67,8 @@ class ScoreHistogram(LabelledFamily[ScoreSeries]):
         self._le = [floatToGoString(b) for b in bounds]
         super().__init__(name, documentation, labelnames, registry)  # registers: last
 
-    def _new_series(self) -> ScoreSeries:
-        return ScoreSeries(self._bounds)
+    def _new_series(self) -> HistogramSeries:
+        return HistogramSeries(self._bounds)
 
     def describe(self) -> Iterator[HistogramMetricFamily]:
         # The registry's duplicate-name check reads this (as it does a Histogram's).
