@@ -191,12 +191,21 @@ class QuestionDriftState:
 QUESTIONS = "question"
 
 
+# How old a drift result may be while new values arrive before a scrape recomputes it (seconds).
+REFRESH_S = 10.0
+
+
 class DriftMonitor:
     """Online drift per service: each model version's recent scores against the previous version's
     (a version change is an event), and each version's newest window against its own older window (a
     shift without a version change); the same for the questions asked (hashed n-gram vectors), so that
     a change in what users ask is told apart from a change in how the model answers. Bounded:
-    ``window`` values per series, ``max_series`` score series, ``max_question_series`` question series."""
+    ``window`` values per series, ``max_series`` score series, ``max_question_series`` question series.
+
+    Comparisons run when a scrape asks, at most once per ``refresh_s`` seconds per series while values
+    keep arriving: a scrape under load would otherwise pay for every series' test (the question test is
+    ~30 ms each, 100 series would be seconds), and a drift that spans a window does not turn in ten
+    seconds. A series that has gone quiet is compared once more, on the scrape after it settles."""
 
     def __init__(
         self,
@@ -208,8 +217,12 @@ class DriftMonitor:
         max_series: int = 2000,
         max_question_series: int = 100,
         labels: LabelBounds | None = None,
+        refresh_s: float = REFRESH_S,
     ) -> None:
+        if refresh_s < 0:
+            raise ValueError("refresh_s must be zero or more")
         self.window = window
+        self.refresh_s = refresh_s
         # The same bounded service and model labels as the other metrics (one is "other" everywhere).
         self.labels = labels or LabelBounds()
         self.min_samples = min_samples
@@ -219,8 +232,9 @@ class DriftMonitor:
         self._scores: _Windows[float] = _Windows(window, max_series)
         # A question vector is ~370 bytes as float16: 100 (service, model) series of 2 x 500 hold ~37 MB.
         self._questions: _Windows[np.ndarray] = _Windows(window, max_question_series)
-        self._question_cache: dict[tuple[str, str], tuple[int, QuestionDriftState]] = {}
-        self._score_cache: dict[tuple[str, str, str], tuple[tuple[int, int], DriftState]] = {}
+        # Each result with what it saw and when (``clock``) it was computed.
+        self._question_cache: dict[tuple[str, str], tuple[int, float, QuestionDriftState]] = {}
+        self._score_cache: dict[tuple[str, str, str], tuple[tuple[int, int], float, DriftState]] = {}
         self._first_seen: dict[tuple[str, str], float] = {}  # (service, model), bounded like the series
         self._lock = threading.Lock()
 
@@ -241,8 +255,14 @@ class DriftMonitor:
         with self._lock:
             if (service, model) not in self._first_seen and len(self._first_seen) < self._scores.max_series:
                 self._first_seen[(service, model)] = self.clock()
+            windows = self._scores
+            get = windows.series.get  # a series that exists skips _Windows.add: every score passes here
             for name, score in evaluation.scores.items():
-                self._scores.add((service, model, name), score.value)
+                series = get((service, model, name))
+                if series is None:
+                    windows.add((service, model, name), score.value)
+                else:
+                    series.add(score.value)
             if vector is not None:
                 self._questions.add((service, model, QUESTIONS), vector)
 
@@ -250,17 +270,23 @@ class DriftMonitor:
         with self._lock:
             return self._first_seen.get((service, model))
 
+    def _fresh(self, computed_at: float) -> bool:
+        """Whether a result that has newer values waiting is still recent enough to show."""
+        return self.clock() - computed_at < self.refresh_s
+
     def state(self, service: str, model: str, evaluation: str) -> DriftState:
-        """Compared again only when scores arrived since the last comparison: scrapes of an idle
-        series (and several scrapers) read the result instead of recomputing it."""
+        """Compared again only when scores arrived since the last comparison (scrapes of an idle series,
+        and several scrapers, read the result) and the last one is ``refresh_s`` old."""
         key = (service, model, evaluation)
         with self._lock:
             pair = self._scores.baseline(key)
             cached = self._score_cache.get(key)
         if pair is None:
             return DriftState(None, False, "none")
-        if cached is not None and cached[0] == (pair.seen, pair.baseline_seen):
-            return cached[1]
+        seen = (pair.seen, pair.baseline_seen)
+        # "Too few samples" is not held for a period: the next scores may be enough.
+        if cached is not None and (cached[0] == seen or (cached[2].comparison is not None and self._fresh(cached[1]))):
+            return cached[2]
         if len(pair.baseline) < self.min_samples or len(pair.current) < self.min_samples:
             state = DriftState(None, False, pair.kind)
         else:
@@ -269,25 +295,25 @@ class DriftMonitor:
         with self._lock:
             if len(self._score_cache) >= self._scores.max_series and key not in self._score_cache:
                 self._score_cache.clear()  # series were evicted and replaced: start again, bounded
-            self._score_cache[key] = ((pair.seen, pair.baseline_seen), state)
+            self._score_cache[key] = (seen, self.clock(), state)
         return state
 
     def question_state(self, service: str, model: str) -> QuestionDriftState:
-        """The permutation test costs ~40 ms at 500 per side, so a result is reused until a tenth of a
-        window of new questions has arrived (scrapes every few seconds do not each pay for it)."""
+        """The permutation test costs ~30 ms at 500 per side, so a result is reused until a tenth of a
+        window of new questions has arrived and it is ``refresh_s`` old."""
         with self._lock:
             pair = self._questions.baseline((service, model, QUESTIONS))
             cached = self._question_cache.get((service, model))
         if pair is None:
             return QuestionDriftState(None, False, "none")
-        if cached is not None and pair.seen - cached[0] < max(1, self.window // 10):
-            return cached[1]
+        if cached is not None and (pair.seen - cached[0] < max(1, self.window // 10) or self._fresh(cached[1])):
+            return cached[2]
         if len(pair.baseline) < self.min_samples or len(pair.current) < self.min_samples:
             return QuestionDriftState(None, False, pair.kind)  # not cached: the next question may be enough
         comparison = compare_questions(np.stack(pair.baseline), np.stack(pair.current))
         state = QuestionDriftState(comparison, comparison.drifted(self.alpha), pair.kind)
         with self._lock:
-            self._question_cache[(service, model)] = (pair.seen, state)
+            self._question_cache[(service, model)] = (pair.seen, self.clock(), state)
         return state
 
     def series(self) -> list[tuple[str, str, str]]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from mre.model import Evaluation, Interaction, Score
 from mre.processor.drift import DriftMonitor, compare, mann_whitney_p
@@ -162,15 +163,42 @@ def test_a_comparison_is_reused_until_scores_arrive_and_redone_when_either_side_
     real = drift.compare
     monkeypatch.setattr(drift, "compare", lambda a, b: calls.append(1) or real(a, b))
     rng = np.random.default_rng(5)
-    monitor = DriftMonitor(window=500, min_samples=100, clock=lambda: 1000.0)
+    now = [1000.0]
+    monitor = DriftMonitor(window=500, min_samples=100, clock=lambda: now[0], refresh_s=10.0)
     _feed(monitor, "model-v1", faithfulness_scores(rng, 300))
     _feed(monitor, "model-v2", faithfulness_scores(rng, 200, shift=-0.2))
     first = monitor.state("shop", "model-v2", "faithfulness")
-    for _ in range(5):  # scrapes with no new scores read the result
+    now[0] += 60
+    for _ in range(5):  # scrapes with no new scores read the result, however old it is
         assert monitor.state("shop", "model-v2", "faithfulness") == first
     assert len(calls) == 1
     monitor.on_evaluation(_evaluation("model-v2", 0.1))  # its own series moved
     monitor.state("shop", "model-v2", "faithfulness")
+    now[0] += 60
     monitor.on_evaluation(_evaluation("model-v1", 0.9))  # the baseline (previous version) moved
     monitor.state("shop", "model-v2", "faithfulness")
     assert len(calls) == 3
+
+
+def test_under_load_a_series_is_compared_at_most_once_per_refresh_period(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import mre.processor.drift as drift
+
+    calls = []
+    real = drift.compare
+    monkeypatch.setattr(drift, "compare", lambda a, b: calls.append(1) or real(a, b))
+    rng = np.random.default_rng(6)
+    now = [1000.0]
+    monitor = DriftMonitor(window=500, min_samples=100, clock=lambda: now[0], refresh_s=10.0)
+    _feed(monitor, "model-v1", faithfulness_scores(rng, 300))
+    _feed(monitor, "model-v2", faithfulness_scores(rng, 200))
+    first = monitor.state("shop", "model-v2", "faithfulness")
+    for _ in range(19):  # scores keep arriving, a scrape every half second: the result is reused
+        now[0] += 0.5
+        _feed(monitor, "model-v2", faithfulness_scores(rng, 20, shift=-0.4))
+        assert monitor.state("shop", "model-v2", "faithfulness") is first
+    assert len(calls) == 1
+    now[0] += 0.5  # ten seconds since the comparison: the next scrape sees the drop
+    later = monitor.state("shop", "model-v2", "faithfulness")
+    assert len(calls) == 2 and later.degraded and not first.degraded
+    with pytest.raises(ValueError, match="refresh_s"):
+        DriftMonitor(refresh_s=-1)

@@ -119,7 +119,7 @@ def test_question_drift_is_exported_as_metrics_and_the_monitor_is_bounded(questi
 def test_the_permutation_test_is_rerun_only_after_a_tenth_of_a_window_of_new_questions(questions) -> None:
     texts, _vectors, _ = questions
     rng = np.random.default_rng(1)
-    monitor = DriftMonitor(window=200, min_samples=100)
+    monitor = DriftMonitor(window=200, min_samples=100, refresh_s=0.0)  # the count rule alone
     for _ in range(400):
         monitor.on_evaluation(_evaluation("v1", texts[rng.integers(len(texts))], 0.9))
     first = monitor.question_state("shop", "v1")
@@ -127,4 +127,21 @@ def test_the_permutation_test_is_rerun_only_after_a_tenth_of_a_window_of_new_que
         monitor.on_evaluation(_evaluation("v1", texts[rng.integers(len(texts))], 0.9))
     assert monitor.question_state("shop", "v1") is first  # scrapes in between reuse it
     monitor.on_evaluation(_evaluation("v1", texts[rng.integers(len(texts))], 0.9))
+    assert monitor.question_state("shop", "v1") is not first
+
+
+def test_under_load_the_permutation_test_is_rerun_at_most_once_per_refresh_period(questions) -> None:
+    texts, _vectors, _ = questions
+    rng = np.random.default_rng(2)
+    now = [0.0]
+    monitor = DriftMonitor(window=200, min_samples=100, clock=lambda: now[0], refresh_s=10.0)
+    for _ in range(400):
+        monitor.on_evaluation(_evaluation("v1", texts[rng.integers(len(texts))], 0.9))
+    first = monitor.question_state("shop", "v1")
+    for _ in range(3):  # a whole window of new questions within the period: still the last result
+        now[0] += 3
+        for _ in range(70):
+            monitor.on_evaluation(_evaluation("v1", texts[rng.integers(len(texts))], 0.9))
+        assert monitor.question_state("shop", "v1") is first
+    now[0] += 1
     assert monitor.question_state("shop", "v1") is not first
