@@ -210,7 +210,7 @@ def to_record(item: tuple[Origin, Span]) -> SpanRecord:
         start_ns=span.start_time_unix_nano,
         end_ns=span.end_time_unix_nano,
         attributes=ProtoAttributes(span.attributes),
-        events=ProtoEvents(span.events),
+        events=ProtoEvents(span.events) if span.events else (),  # most spans have none
         resource=origin.attributes,
         source=item,
     )
