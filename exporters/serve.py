@@ -60,7 +60,11 @@ def start_service(
     registry: CollectorRegistry | None = None,
     feedback_traces: int = 20_000,
 ) -> RunningService:
-    registry = registry if registry is not None else CollectorRegistry()
+    # Auto-described: every collector is registered under the names it exports (its collect() once,
+    # now), so a clash of names is refused, and a scrape that asks for some (`/metrics?name[]=...`)
+    # gets them whichever collector makes them, and runs only those collectors (prometheus_client
+    # leaves out a collector it cannot name): a progress poll runs no drift test.
+    registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
     metrics_sink = PrometheusSink(registry)
     sinks: list[EvaluationSink] = [metrics_sink, *extra_sinks]
     forwarder = None

@@ -54,7 +54,7 @@ class Document:
             score if score is None or type(score) is float else _opt_float(score),
             distance if distance is None or type(distance) is float else _opt_float(distance),
             given_rank if type(given_rank) is int else _opt_int(given_rank),
-            metadata if type(metadata) is dict or isinstance(metadata, Mapping) else {},
+            metadata if type(metadata) is dict or (metadata is not None and isinstance(metadata, Mapping)) else {},
         )
 
 

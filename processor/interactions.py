@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 # Who asked: our attribute, the semconv user attribute (and its old name), and the user id the
 # other instrumentations propagate.
 PRINCIPAL_KEYS = (sc.MRE_PRINCIPAL, "user.id", "enduser.id", "traceloop.association.properties.user_id")
+_WHO_AND_WHERE = frozenset((*PRINCIPAL_KEYS, sc.MRE_ROUTE, "http.route"))  # every key principal and route read
 MAX_PAIRWISE = 400  # stages of one kind in a trace above which only the span tree merges layers
 MAX_DEPTH = 64  # ancestors followed per span
 _FINGERPRINT = 160  # characters of a document looked for in a prompt
@@ -354,6 +355,8 @@ def _normalized(retrieval: Retrieval, keys: Mapping[str, str]) -> Retrieval:
         return retrieval
     changed: list[Document] | None = None  # copied at the first document whose metadata maps (rare)
     for i, doc in enumerate(retrieval.documents):
+        if not doc.metadata:
+            continue  # no names to map, configured or usual
         normalized = _normalized_doc(doc, keys)
         if normalized is not doc:
             changed = list(retrieval.documents) if changed is None else changed
@@ -427,11 +430,13 @@ def _place_guardrails(
     question: str | None,
 ) -> list[GuardrailCheck]:
     judged = []
-    answer = _norm(gen.answer)
-    asked = _norm(question) or _norm(_last_user(gen.input_messages))
+    # The answer and the question are compared only for a check that did not say what it checked.
+    unmarked = any(check.target is None and text for check, text in guardrails)
+    answer = _norm(gen.answer) if unmarked else ""
+    asked = (_norm(question) or _norm(_last_user(gen.input_messages))) if unmarked else ""
     for check, text in guardrails:
         target = check.target
-        checked = _norm(text)
+        checked = _norm(text) if target is None else ""
         if target is None and checked:
             if answer and (checked == answer or (len(checked) > 20 and checked in answer)):
                 target = "output"
@@ -484,8 +489,11 @@ def build_interactions(spans: Sequence[SpanRecord], options: ReadOptions | None 
 
     trace_id = hex_trace_id(spans[0].trace_id)
     service = _first_resource(spans, sc.SERVICE_NAME)
-    principal = _first_attr(spans, PRINCIPAL_KEYS)
-    route = _route(spans)
+    if all(_WHO_AND_WHERE.isdisjoint(span.attributes.keys()) for span in spans):  # the usual case: one pass, in C
+        principal = route = None
+    else:
+        principal = _first_attr(spans, PRINCIPAL_KEYS)
+        route = _route(spans)
     # Retrievals whose text is in a prompt feed that answer and no other. One retrieval and one
     # answer (the usual trace) need no comparison: claimed or not, it feeds the answer exactly when it
     # ended before the answer began, which is the time window's rule below.

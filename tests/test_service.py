@@ -119,6 +119,36 @@ def test_health_and_metrics_endpoints(service: RunningService) -> None:
     assert "mre_processor_spans_received_total" in body and "mre_forward_queue_items" in body
 
 
+def test_a_scrape_asking_for_some_families_runs_only_their_collectors(
+    service: RunningService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mre.processor.drift as drift
+    from benchmarks.scoring import make_interactions
+    from mre.processor.pipeline import ScoringPipeline
+
+    tests: list[str] = []
+    real_compare, real_questions = drift.compare, drift.compare_questions
+    monkeypatch.setattr(drift, "compare", lambda *a: tests.append("scores") or real_compare(*a))
+    monkeypatch.setattr(drift, "compare_questions", lambda *a: tests.append("questions") or real_questions(*a))
+    pipeline = service.service.worker.pipeline
+    for evaluation in ScoringPipeline().score_many(make_interactions(650)):
+        pipeline.deliver(evaluation)  # a window of 500 and 150 before it: both drift tests can run
+
+    def scrape(query: str = "") -> str:
+        url = f"http://127.0.0.1:{service.metrics_port}/metrics{query}"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read().decode()
+
+    one = scrape("?name[]=mre_interactions_total")
+    assert "mre_interactions_total" in one and "mre_drift" not in one and "mre_question_drift" not in one
+    assert tests == []
+    # Every collector is known by the names it exports: a scrape can ask for the drift families too.
+    asked = scrape("?name[]=mre_drift_p_value&name[]=mre_question_drift_p_value")
+    assert "\nmre_drift_p_value{" in asked and "\nmre_question_drift_p_value{" in asked
+    assert "mre_interactions_total" not in asked
+    assert "scores" in tests and "questions" in tests
+
+
 def raw_export(port: int, payload: bytes, metadata: tuple[tuple[str, str], ...] = ()) -> bytes:
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         call = channel.unary_unary(TRACE_EXPORT_METHOD, request_serializer=None, response_deserializer=None)

@@ -35,13 +35,14 @@ def part_text(parts: Any) -> str | None:
     """Text of a semconv part list ([{type: text, content}]) or of a plain string."""
     if isinstance(parts, str):
         return parts
-    if not isinstance(parts, Sequence):
+    # JSON gives lists and dicts: their type is checked before the ABCs (a call into abc each).
+    if type(parts) is not list and not isinstance(parts, Sequence):
         return None
     texts = []
     for part in parts:
         if isinstance(part, str):
             texts.append(part)
-        elif isinstance(part, Mapping) and part.get("type", "text") == "text":
+        elif (type(part) is dict or isinstance(part, Mapping)) and part.get("type", "text") == "text":
             content = part.get("content", part.get("text"))
             if isinstance(content, str):
                 texts.append(content)
@@ -53,11 +54,11 @@ def messages(value: Any, key: str) -> list[Message] | None:
     decoded = parse_json(value, key)
     if decoded is None:
         return None
-    if not isinstance(decoded, Sequence) or isinstance(decoded, str):
+    if type(decoded) is not list and (not isinstance(decoded, Sequence) or isinstance(decoded, str)):
         raise MalformedAttribute(f"{key}: expected a list of messages, got {type(decoded).__name__}")
     out = []
     for item in decoded:
-        if not isinstance(item, Mapping):
+        if type(item) is not dict and not isinstance(item, Mapping):
             raise MalformedAttribute(f"{key}: expected message objects, got {type(item).__name__}")
         role = item.get("role")
         text = part_text(item.get("parts", item.get("content")))

@@ -28,7 +28,7 @@ def detect(span: SpanRecord) -> bool:
         return True
     if "gen_ai.usage.cost" in attrs or attrs.get(sc.GEN_AI_OPERATION_NAME) == "vectordb":
         return True
-    return any(e.name == _GUARD_EVENT for e in span.events)
+    return bool(span.events) and any(e.name == _GUARD_EVENT for e in span.events)  # most spans have none
 
 
 def read_openlit(span: SpanRecord) -> list[Stage]:

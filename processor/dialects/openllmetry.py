@@ -36,7 +36,7 @@ def detect_without_keys(span: SpanRecord) -> bool:
     db_system = span.attributes.get("db.system")
     if isinstance(db_system, str) and db_system.lower() in _VECTOR_DBS:
         return True
-    return any(e.name in RESULT_EVENTS for e in span.events)
+    return bool(span.events) and any(e.name in RESULT_EVENTS for e in span.events)  # most spans have none
 
 
 def _indexed_messages(attrs: Mapping[str, Any], prefix: str) -> list[Message] | None:

@@ -112,8 +112,13 @@ def retrieval(
 ) -> RetrievalStage:
     if documents is None:
         raw = lenient(parse_json, attrs.get(sc.GEN_AI_RETRIEVAL_DOCUMENTS), sc.GEN_AI_RETRIEVAL_DOCUMENTS)
-        if isinstance(raw, Sequence) and not isinstance(raw, str):
-            documents = [Document.from_json(item, rank=i) for i, item in enumerate(raw) if isinstance(item, Mapping)]
+        # JSON gives lists and dicts: their type is checked before the ABCs (a call into abc each).
+        if type(raw) is list or (isinstance(raw, Sequence) and not isinstance(raw, str)):
+            documents = [
+                Document.from_json(item, rank=i)
+                for i, item in enumerate(raw)
+                if type(item) is dict or isinstance(item, Mapping)
+            ]
         elif raw is not None:
             BAD_INPUT.record(MALFORMED_ATTRIBUTE, f"{sc.GEN_AI_RETRIEVAL_DOCUMENTS} is not a list")
     top_k = attrs.get(
