@@ -156,15 +156,26 @@ def test_the_online_monitor_at_its_defaults_keeps_false_alarms_under_5_percent_a
     assert flagged[-0.05] / trials >= 0.9
 
 
-def test_a_comparison_is_reused_until_scores_arrive_and_redone_when_either_side_changes(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def comparisons(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per score comparison the monitor runs."""
     import mre.processor.drift as drift
 
-    calls = []
+    calls: list[int] = []
     real = drift.compare
     monkeypatch.setattr(drift, "compare", lambda a, b: calls.append(1) or real(a, b))
-    rng = np.random.default_rng(5)
+    return calls
+
+
+def _clocked_monitor() -> tuple[DriftMonitor, list[float]]:
     now = [1000.0]
-    monitor = DriftMonitor(window=500, min_samples=100, clock=lambda: now[0], refresh_s=10.0)
+    return DriftMonitor(window=500, min_samples=100, clock=lambda: now[0], refresh_s=10.0), now
+
+
+def test_a_comparison_is_reused_until_scores_arrive_and_redone_when_either_side_changes(comparisons: list[int]) -> None:
+    calls = comparisons
+    rng = np.random.default_rng(5)
+    monitor, now = _clocked_monitor()
     _feed(monitor, "model-v1", faithfulness_scores(rng, 300))
     _feed(monitor, "model-v2", faithfulness_scores(rng, 200, shift=-0.2))
     first = monitor.state("shop", "model-v2", "faithfulness")
@@ -180,15 +191,10 @@ def test_a_comparison_is_reused_until_scores_arrive_and_redone_when_either_side_
     assert len(calls) == 3
 
 
-def test_under_load_a_series_is_compared_at_most_once_per_refresh_period(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import mre.processor.drift as drift
-
-    calls = []
-    real = drift.compare
-    monkeypatch.setattr(drift, "compare", lambda a, b: calls.append(1) or real(a, b))
+def test_under_load_a_series_is_compared_at_most_once_per_refresh_period(comparisons: list[int]) -> None:
+    calls = comparisons
     rng = np.random.default_rng(6)
-    now = [1000.0]
-    monitor = DriftMonitor(window=500, min_samples=100, clock=lambda: now[0], refresh_s=10.0)
+    monitor, now = _clocked_monitor()
     _feed(monitor, "model-v1", faithfulness_scores(rng, 300))
     _feed(monitor, "model-v2", faithfulness_scores(rng, 200))
     first = monitor.state("shop", "model-v2", "faithfulness")
