@@ -55,7 +55,7 @@ class ReadOptions:
     metadata_keys: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Node:
     span: SpanRecord
     stage: GenerationStage | RetrievalStage | GuardrailStage
