@@ -222,12 +222,17 @@ def service_figures(batches: list[list[ReadableSpan]], soak_s: float) -> dict[st
         exporter = OTLPSpanExporter(endpoint=f"127.0.0.1:{port}", insecure=True, timeout=30)
         traces_per_pass = sum(len(b) for b in batches) // 4
         cpu, wall = _one_pass(proc, exporter, metrics_port, batches)
+        _interactions(metrics_port, full=True)  # the first whole scrape runs every drift test
         scrape_cpu0 = _cpu_seconds(proc.pid)
-        for _ in range(20):
+        for _ in range(20):  # these reuse them: nothing new arrived
             _interactions(metrics_port, full=True)
         scrape_ms = (_cpu_seconds(proc.pid) - scrape_cpu0) / 20 * 1000
-        # Those reused the drift tests of the pass; once they are REFRESH_S old, a scrape redoes every
-        # one of them (what a scrape under steady load costs at most once per period).
+        # New answers, then a scrape once the tests are REFRESH_S old: it reruns every one of them
+        # (what a scrape under steady load costs at most once per period).
+        for batch in make_traces(BATCH // 4):
+            exporter.export(batch)
+        while _interactions(metrics_port) < traces_per_pass + BATCH // 4:
+            time.sleep(0.2)
         time.sleep(REFRESH_S + 0.5)
         scrape_cpu0 = _cpu_seconds(proc.pid)
         _interactions(metrics_port, full=True)
@@ -251,7 +256,7 @@ def service_figures(batches: list[list[ReadableSpan]], soak_s: float) -> dict[st
             "scrape_cpu_ms": scrape_ms,
             "scrape_cpu_ms_redoing_drift_tests": drift_scrape_ms,
             "soak_seconds": soak_s,
-            "soak_interactions_scored": _interactions(metrics_port) - traces_per_pass,
+            "soak_interactions_scored": _interactions(metrics_port) - traces_per_pass - BATCH // 4,
             "rss_mib_at_30s": rss.get("30s"),
             "rss_mib_at_end": rss["end"],
             "rss_end_vs_30s_ratio": rss["end"] / rss["30s"] if rss.get("30s") else None,
