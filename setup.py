@@ -3,7 +3,7 @@
 ``MRE_MYPYC=1 pip wheel --no-deps --no-build-isolation .`` (mypy, setuptools>=77 and a C compiler in
 the environment) compiles the hot path with mypyc: the modules every answer runs through, from the
 OTLP span to the metric. The wheel behaves as the pure-Python package does (same interactions, scores
-and metrics: tests/test_compiled_build.py) at ~25 % less CPU per answer in `mre serve` (README).
+and metrics: tests/test_compiled_build.py) at ~15–20 % less CPU per answer in `mre serve` (README).
 Without the variable nothing is compiled: default and editable installs are pure Python.
 """
 
