@@ -255,14 +255,8 @@ class DriftMonitor:
         with self._lock:
             if (service, model) not in self._first_seen and len(self._first_seen) < self._scores.max_series:
                 self._first_seen[(service, model)] = self.clock()
-            windows = self._scores
-            get = windows.series.get  # a series that exists skips _Windows.add: every score passes here
             for name, score in evaluation.scores.items():
-                series = get((service, model, name))
-                if series is None:
-                    windows.add((service, model, name), score.value)
-                else:
-                    series.add(score.value)
+                self._scores.add((service, model, name), score.value)
             if vector is not None:
                 self._questions.add((service, model, QUESTIONS), vector)
 
@@ -270,9 +264,11 @@ class DriftMonitor:
         with self._lock:
             return self._first_seen.get((service, model))
 
-    def _fresh(self, computed_at: float) -> bool:
-        """Whether a result that has newer values waiting is still recent enough to show."""
-        return self.clock() - computed_at < self.refresh_s
+    def _reusable(self, nothing_new: bool, computed_at: float, has_result: bool) -> bool:
+        """The one rule for both kinds of test: a result stands while nothing new arrived, and while
+        it is younger than ``refresh_s`` even if values arrived. "Too few samples" is no result: it
+        stands only while nothing arrived (the next values may be enough)."""
+        return nothing_new or (has_result and self.clock() - computed_at < self.refresh_s)
 
     def state(self, service: str, model: str, evaluation: str) -> DriftState:
         """Compared again only when scores arrived since the last comparison (scrapes of an idle series,
@@ -284,8 +280,7 @@ class DriftMonitor:
         if pair is None:
             return DriftState(None, False, "none")
         seen = (pair.seen, pair.baseline_seen)
-        # "Too few samples" is not held for a period: the next scores may be enough.
-        if cached is not None and (cached[0] == seen or (cached[2].comparison is not None and self._fresh(cached[1]))):
+        if cached is not None and self._reusable(cached[0] == seen, cached[1], cached[2].comparison is not None):
             return cached[2]
         if len(pair.baseline) < self.min_samples or len(pair.current) < self.min_samples:
             state = DriftState(None, False, pair.kind)
@@ -306,7 +301,8 @@ class DriftMonitor:
             cached = self._question_cache.get((service, model))
         if pair is None:
             return QuestionDriftState(None, False, "none")
-        if cached is not None and (pair.seen - cached[0] < max(1, self.window // 10) or self._fresh(cached[1])):
+        # Fewer than a tenth of a window of new questions counts as nothing new (cached: a result).
+        if cached is not None and self._reusable(pair.seen - cached[0] < max(1, self.window // 10), cached[1], True):
             return cached[2]
         if len(pair.baseline) < self.min_samples or len(pair.current) < self.min_samples:
             return QuestionDriftState(None, False, pair.kind)  # not cached: the next question may be enough
