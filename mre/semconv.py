@@ -35,6 +35,7 @@ GEN_AI_WORKFLOW_NAME: Final = "gen_ai.workflow.name"
 SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"
 ERROR_TYPE: Final = "error.type"
+HTTP_ROUTE: Final = "http.route"  # the server span's route: the answer's route when mre.route is not set
 SERVICE_NAME: Final = "service.name"
 
 # --- content (JSON strings on spans) ----------------------------------------------------------

@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 # Who asked: our attribute, the semconv user attribute (and its old name), and the user id the
 # other instrumentations propagate.
 PRINCIPAL_KEYS = (sc.MRE_PRINCIPAL, "user.id", "enduser.id", "traceloop.association.properties.user_id")
-_WHO_AND_WHERE = frozenset((*PRINCIPAL_KEYS, sc.MRE_ROUTE, "http.route"))  # every key principal and route read
+_WHO_AND_WHERE = frozenset((*PRINCIPAL_KEYS, sc.MRE_ROUTE, sc.HTTP_ROUTE))  # every key principal and route read
 MAX_PAIRWISE = 400  # stages of one kind in a trace above which only the span tree merges layers
 MAX_DEPTH = 64  # ancestors followed per span
 _FINGERPRINT = 160  # characters of a document looked for in a prompt
@@ -562,7 +562,7 @@ def _route(spans: Sequence[SpanRecord]) -> str | None:
     value = _first_attr(spans, (sc.MRE_ROUTE,))
     if value is not None:
         return value
-    return _first_attr([s for s in spans if s.is_local_root], ("http.route",))
+    return _first_attr([s for s in spans if s.is_local_root], (sc.HTTP_ROUTE,))
 
 
 def _first_resource(spans: Sequence[SpanRecord], key: str) -> str | None:

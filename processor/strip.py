@@ -49,7 +49,7 @@ SAFE_KEYS = frozenset(
         sc.SERVER_ADDRESS,
         "http.request.method",
         "http.method",
-        "http.route",
+        sc.HTTP_ROUTE,
         "url.scheme",
         "db.system",
         "db.system.name",

@@ -215,6 +215,18 @@ def test_who_asked_comes_from_the_user_attributes_instrumentations_set() -> None
         assert interaction.principal == "alice", key
 
 
+def test_the_route_is_mre_route_on_any_span_else_the_local_roots_http_route() -> None:
+    def route_of(root: dict[str, str], child: dict[str, str]) -> str | None:
+        spans = [span(1, None, 0, 300, root), span(2, 1, 60, 100, {**chat(ANSWER, prompt_with(DOC)), **child})]
+        (interaction,) = build_interactions(spans)
+        return interaction.route
+
+    assert route_of({"http.route": "/ask"}, {}) == "/ask"
+    assert route_of({"http.route": "/ask"}, {"mre.route": "qa"}) == "qa"  # ours wins, on any span
+    assert route_of({}, {"http.route": "/internal"}) is None  # a child's http.route is not the answer's
+    assert route_of({}, {}) is None
+
+
 def test_one_retrieval_feeds_the_one_answer_exactly_when_it_ended_before_the_answer_began() -> None:
     """The usual trace (one retrieval, one answer) skips the prompt comparison: whether its documents
     are in the prompt or not, it must feed the answer by the time rule alone, as with two answers."""
