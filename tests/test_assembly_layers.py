@@ -227,6 +227,24 @@ def test_the_route_is_mre_route_on_any_span_else_the_local_roots_http_route() ->
     assert route_of({}, {}) is None
 
 
+def test_an_unmarked_check_is_told_apart_by_the_text_it_checked_before_where_it_sits() -> None:
+    def moderation(text: str | None) -> dict[str, Any]:  # OpenLIT's openai moderation: no target recorded
+        attrs: dict[str, Any] = {sc.GEN_AI_OPERATION_NAME: "moderation", "gen_ai.usage.cost": 0.0}
+        if text is not None:
+            attrs[sc.GEN_AI_INPUT_MESSAGES] = json.dumps([{"role": "user", "content": text}])
+        return attrs
+
+    spans = [
+        span(1, None, 0, 300, {}),
+        span(2, 1, 60, 100, chat(ANSWER, prompt_with(DOC))),
+        span(3, 1, 120, 130, moderation(QUESTION)),  # after the answer, but it checked the question
+        span(4, 1, 140, 150, moderation(ANSWER)),
+        span(5, 1, 160, 170, moderation(None)),  # no text: where it sits says output
+    ]
+    (interaction,) = build_interactions(spans)
+    assert [(g.span_id[-1], g.target) for g in interaction.guardrails] == [("4", "output"), ("5", "output")]
+
+
 def test_one_retrieval_feeds_the_one_answer_exactly_when_it_ended_before_the_answer_began() -> None:
     """The usual trace (one retrieval, one answer) skips the prompt comparison: whether its documents
     are in the prompt or not, it must feed the answer by the time rule alone, as with two answers."""
