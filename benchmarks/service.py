@@ -15,6 +15,7 @@ Figures, all from one run on the same payload (realistic RAG traces: retrieval +
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import re
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -188,39 +190,48 @@ def start_serve(
             time.sleep(0.1)
 
 
-def _one_pass(
-    proc: subprocess.Popen[bytes], exporter: OTLPSpanExporter, metrics_port: int, batches: list[list[ReadableSpan]]
-) -> tuple[float, float]:
-    """Throughput: one pass into a fresh service, in the service's own CPU seconds, and wall seconds."""
-    traces_per_pass = sum(len(b) for b in batches) // 4
-    cpu0, wall0 = _cpu_seconds(proc.pid), time.perf_counter()
-    for batch in batches:
-        exporter.export(batch)
-    # Polled twice a second for that one family: the throughput is what receiving, scoring and
-    # recording cost; what a whole scrape costs is measured on its own (service_figures).
-    while _interactions(metrics_port) < traces_per_pass:
-        time.sleep(0.5)
-    return _cpu_seconds(proc.pid) - cpu0, time.perf_counter() - wall0
-
-
-def pass_rate(batches: list[list[ReadableSpan]]) -> float:
-    """Scored interactions per CPU-second of a fresh `mre serve` over one pass of ``batches``."""
+@contextlib.contextmanager
+def _serving() -> Iterator[tuple[subprocess.Popen[bytes], OTLPSpanExporter, int]]:
+    """A fresh `mre serve`, the SDK's OTLP exporter towards it, and its metrics port."""
     proc, port, metrics_port = start_serve()
     try:
         exporter = OTLPSpanExporter(endpoint=f"127.0.0.1:{port}", insecure=True, timeout=30)
-        cpu, _ = _one_pass(proc, exporter, metrics_port, batches)
+        yield proc, exporter, metrics_port
         exporter.shutdown()
-        return sum(len(b) for b in batches) // 4 / cpu
     finally:
         proc.terminate()
         proc.wait(30)
 
 
+def _one_pass(
+    proc: subprocess.Popen[bytes], exporter: OTLPSpanExporter, metrics_port: int, batches: list[list[ReadableSpan]]
+) -> tuple[float, float]:
+    """Throughput: one pass into a fresh service, in the service's own CPU seconds, and wall seconds."""
+    cpu0, wall0 = _cpu_seconds(proc.pid), time.perf_counter()
+    for batch in batches:
+        exporter.export(batch)
+    # Polled twice a second for that one family: the throughput is what receiving, scoring and
+    # recording cost; what a whole scrape costs is measured on its own (service_figures).
+    while _interactions(metrics_port) < _traces(batches):
+        time.sleep(0.5)
+    return _cpu_seconds(proc.pid) - cpu0, time.perf_counter() - wall0
+
+
+def _traces(batches: list[list[ReadableSpan]]) -> int:
+    return sum(len(b) for b in batches) // 4  # make_traces: four spans a trace
+
+
+def pass_rate(batches: list[list[ReadableSpan]]) -> float:
+    """Scored interactions per CPU-second of a fresh `mre serve` over one pass of ``batches``."""
+    with _serving() as (proc, exporter, metrics_port):
+        cpu, _ = _one_pass(proc, exporter, metrics_port, batches)
+    return _traces(batches) / cpu
+
+
 def service_figures(batches: list[list[ReadableSpan]], soak_s: float) -> dict[str, Any]:
-    proc, port, metrics_port = start_serve()
-    try:
-        exporter = OTLPSpanExporter(endpoint=f"127.0.0.1:{port}", insecure=True, timeout=30)
-        traces_per_pass = sum(len(b) for b in batches) // 4
+    """One pass (throughput, in CPU and wall seconds), whole scrapes, then memory under ``soak_s`` of load."""
+    with _serving() as (proc, exporter, metrics_port):
+        traces_per_pass = _traces(batches)
         cpu, wall = _one_pass(proc, exporter, metrics_port, batches)
         _interactions(metrics_port, full=True)  # the first whole scrape runs every drift test
         scrape_cpu0 = _cpu_seconds(proc.pid)
@@ -240,15 +251,12 @@ def service_figures(batches: list[list[ReadableSpan]], soak_s: float) -> dict[st
         # Memory under sustained load: keep sending (new trace ids each pass) for soak_s.
         rss: dict[str, float] = {}
         started = time.monotonic()
-        sent_passes = 1
         while (elapsed := time.monotonic() - started) < soak_s:
             for batch in make_traces(BATCH // 4):  # fresh trace ids each pass, same shape
                 exporter.export(batch)
-            sent_passes += 1
             if "30s" not in rss and elapsed >= 30:
                 rss["30s"] = _rss_mib(proc.pid)
         rss["end"] = _rss_mib(proc.pid)
-        exporter.shutdown()
         return {
             "interactions": traces_per_pass,
             "scored_interactions_per_cpu_s": traces_per_pass / cpu,
@@ -261,9 +269,6 @@ def service_figures(batches: list[list[ReadableSpan]], soak_s: float) -> dict[st
             "rss_mib_at_end": rss["end"],
             "rss_end_vs_30s_ratio": rss["end"] / rss["30s"] if rss.get("30s") else None,
         }
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def scorers_alone(traces: int) -> float:
@@ -281,12 +286,12 @@ def scorers_alone(traces: int) -> float:
 
 def run(traces: int = 2000, soak_s: float | None = None, passes: int | None = None) -> dict[str, Any]:
     soak = float(os.environ.get("MRE_BENCH_SOAK_SECONDS", "300")) if soak_s is None else soak_s
-    pairs = int(os.environ.get("MRE_BENCH_PASSES", "3")) if passes is None else passes
+    pairs = max(1, int(os.environ.get("MRE_BENCH_PASSES", "3")) if passes is None else passes)
     batches = make_traces(traces)
     # Pairs back to back: the scorers alone, then a fresh service on the same payload (the last pair's
     # service goes on to the scrape and the soak).
     alone, end_to_end = [], []
-    for k in range(max(1, pairs)):
+    for k in range(pairs):
         alone.append(scorers_alone(traces))
         if k < pairs - 1:
             end_to_end.append(pass_rate(batches))
@@ -297,6 +302,7 @@ def run(traces: int = 2000, soak_s: float | None = None, passes: int | None = No
         **decode_figures(batches),
         **figures,
         "passes": len(ratios),
+        # Medians over the pairs; the wall-clock rate above is the last pair's pass alone.
         "scored_interactions_per_cpu_s": statistics.median(end_to_end),
         "scorers_alone_per_cpu_s": statistics.median(alone),
         "end_to_end_vs_scorers_alone_ratio": statistics.median(ratios),
