@@ -147,6 +147,12 @@ def test_a_scrape_asking_for_some_families_runs_only_their_collectors(
     assert "\nmre_drift_p_value{" in asked and "\nmre_question_drift_p_value{" in asked
     assert "mre_interactions_total" not in asked
     assert "scores" in tests and "questions" in tests
+    # Every series a whole scrape shows can be asked for by name (a collector that yielded a family
+    # only later than at registration would be missing here).
+    shown = {s.name for family in service.registry.collect() for s in family.samples}
+    for name in sorted(shown):
+        restricted = service.registry.restricted_registry([name])
+        assert any(s.name == name for family in restricted.collect() for s in family.samples), name
 
 
 def raw_export(port: int, payload: bytes, metadata: tuple[tuple[str, str], ...] = ()) -> bytes:
