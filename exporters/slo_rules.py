@@ -44,8 +44,16 @@ RUNBOOK_BY_CAUSE = {
 CAUSE_WINDOW = {PAGE: "1h", TICKET: "1d"}
 
 
+def label_matcher(name: str, value: str) -> str:
+    """``name="value"`` with the value quoted as PromQL reads a double-quoted string: a value
+    holding a quote or a backslash (a service name given to `mre slo status`) selects that value
+    instead of breaking, or widening, the query."""
+    quoted = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'{name}="{quoted}"'
+
+
 def selector(labels: Mapping[str, str]) -> str:
-    return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+    return "{" + ", ".join(label_matcher(k, v) for k, v in sorted(labels.items())) + "}"
 
 
 def slo_id(file: SLOFile, spec: SLOSpec) -> str:

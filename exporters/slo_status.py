@@ -8,6 +8,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from mre.exporters import conventions as c
+from mre.exporters.slo_rules import label_matcher
 
 QUERIES = {
     "objective": c.OBJECTIVE,
@@ -44,12 +45,12 @@ def _query(base: str, expr: str, timeout_s: float) -> list[dict[str, object]]:
 
 def fetch(base_url: str, service: str | None = None, timeout_s: float = 10.0) -> list[SLOStatus]:
     statuses: dict[tuple[str, str], SLOStatus] = {}
-    selector = f'{{sloth_service="{service}"}}' if service else ""
+    selector = "{" + label_matcher(c.SLOTH_SERVICE, service) + "}" if service else ""
     for field, metric in QUERIES.items():
         for sample in _query(base_url, metric + selector, timeout_s):
             labels = sample["metric"]
             assert isinstance(labels, dict)
-            key = (str(labels.get("sloth_service", "")), str(labels.get("sloth_slo", "")))
+            key = (str(labels.get(c.SLOTH_SERVICE, "")), str(labels.get(c.SLOTH_SLO, "")))
             status = statuses.setdefault(key, SLOStatus(*key))
             value = sample["value"]
             assert isinstance(value, list)

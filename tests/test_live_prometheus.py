@@ -214,6 +214,16 @@ def test_slo_status_reads_budget_and_burn_rates(prometheus: str) -> None:
     assert "faithfulness" in result.stdout and "budget left" in result.stdout
 
 
+def test_slo_status_of_a_service_whose_name_holds_quotes_asks_prometheus_for_that_name(prometheus: str) -> None:
+    from mre.exporters.slo_status import fetch
+
+    # Unquoted, `policy-assistant"} or vector(1) or {x="` is a query Prometheus refuses (or, shaped
+    # otherwise, one that widens the selection); quoted, it is a name no series has.
+    assert fetch(prometheus, 'policy-assistant"} or vector(1) or {x="') == []
+    assert fetch(prometheus, "policy-assistant\\") == []
+    assert {s.service for s in fetch(prometheus, "policy-assistant")} == {"policy-assistant"}
+
+
 # The records Sloth's Grafana dashboards (grafana.com 14348 "SLO detail", 14643 "SLO high level") read,
 # by Sloth's names and labels; 14348's sli_window variable defaults to 30d, so a 28-day SLO records a
 # true 30-day SLI as well rather than leaving that panel to its `or vector(0)` fallback (100 %).
