@@ -9,6 +9,9 @@ Figures, all from one run on the same payload (realistic RAG traces: retrieval +
   service costs beyond scoring: receiving, assembly, reading the dialects, metrics). Measured in
   ``MRE_BENCH_PASSES`` pairs (default 3), each a fresh service and a fresh pipeline with empty caches
   back to back, so that both sides of a pair share the machine's moment; the figures are medians;
+- where that ratio's gap lies, from the service's own `mre_processor_cpu_seconds_total{step}`: each
+  step's CPU per answer (and the rest of the process: gRPC, decoding, HTTP), scoring's share of the
+  service's CPU, and scoring inside the service against the same scoring alone;
 - the CPU one /metrics scrape costs the service;
 - resident memory of the service after 30 s and at the end of a sustained load.
 """
@@ -38,11 +41,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from benchmarks.scoring import make_interactions, pipeline_rate
 from mre.cli.serve import tune_gc
+from mre.exporters import conventions as c
 from mre.instrumentation import generation, guardrail, retrieval, set_default_capture
 from mre.processor.assembly import TraceAssembler
 from mre.processor.drift import REFRESH_S
 from mre.processor.otlp import decode_spans
 from mre.processor.service import ingest_decoded
+from mre.processor.worker import STEP_SCORE, STEPS
 
 BATCH = 512  # spans per export, as the SDK's BatchSpanProcessor sends them
 
@@ -154,6 +159,17 @@ def _interactions(metrics_port: int, *, full: bool = False) -> float:
     return sum(float(m) for m in re.findall(r"^mre_interactions_total\{[^}]*\} (\S+)$", text, re.M))
 
 
+_STEP_SAMPLE = re.compile(rf'^{c.total(c.METRIC_CPU_SECONDS)}\{{{c.LABEL_STEP}="(\w+)"\}} (\S+)$', re.M)
+
+
+def _worker_cpu(metrics_port: int) -> dict[str, float]:
+    """The service's own account of its worker thread's CPU seconds, by step (what an operator sees)."""
+    query = f"?name[]={c.total(c.METRIC_CPU_SECONDS)}"
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics{query}", timeout=5) as r:
+        text = r.read().decode()
+    return {step: float(value) for step, value in _STEP_SAMPLE.findall(text)}
+
+
 def start_serve(
     *extra: str, ports: tuple[int, int] | None = None, stderr: Any = subprocess.DEVNULL
 ) -> tuple[subprocess.Popen[bytes], int, int]:
@@ -205,8 +221,10 @@ def _serving() -> Iterator[tuple[subprocess.Popen[bytes], OTLPSpanExporter, int]
 
 def _one_pass(
     proc: subprocess.Popen[bytes], exporter: OTLPSpanExporter, metrics_port: int, batches: list[list[ReadableSpan]]
-) -> tuple[float, float]:
-    """Throughput: one pass into a fresh service, in the service's own CPU seconds, and wall seconds."""
+) -> tuple[float, float, dict[str, float]]:
+    """Throughput: one pass into a fresh service, in the service's own CPU seconds, and wall seconds;
+    and the CPU seconds its worker says each step took."""
+    steps0 = _worker_cpu(metrics_port)
     cpu0, wall0 = _cpu_seconds(proc.pid), time.perf_counter()
     for batch in batches:
         exporter.export(batch)
@@ -214,25 +232,35 @@ def _one_pass(
     # recording cost; what a whole scrape costs is measured on its own (service_figures).
     while _interactions(metrics_port) < _traces(batches):
         time.sleep(0.5)
-    return _cpu_seconds(proc.pid) - cpu0, time.perf_counter() - wall0
+    cpu, wall = _cpu_seconds(proc.pid) - cpu0, time.perf_counter() - wall0
+    return cpu, wall, {step: seconds - steps0.get(step, 0.0) for step, seconds in _worker_cpu(metrics_port).items()}
+
+
+def _split(cpu: float, steps: dict[str, float], traces: int) -> dict[str, float]:
+    """A pass's service CPU per answer (µs), by the worker's steps and the rest of the process
+    (gRPC, decoding the requests, the HTTP side, the interpreter's other threads)."""
+    split = {step: steps.get(step, 0.0) / traces * 1e6 for step in STEPS}
+    split["outside_worker"] = cpu / traces * 1e6 - sum(split.values())
+    return split
 
 
 def _traces(batches: list[list[ReadableSpan]]) -> int:
     return sum(len(b) for b in batches) // 4  # make_traces: four spans a trace
 
 
-def pass_rate(batches: list[list[ReadableSpan]]) -> float:
-    """Scored interactions per CPU-second of a fresh `mre serve` over one pass of ``batches``."""
+def pass_rate(batches: list[list[ReadableSpan]]) -> tuple[float, dict[str, float]]:
+    """Scored interactions per CPU-second of a fresh `mre serve` over one pass of ``batches``, and
+    that CPU per answer by step."""
     with _serving() as (proc, exporter, metrics_port):
-        cpu, _ = _one_pass(proc, exporter, metrics_port, batches)
-    return _traces(batches) / cpu
+        cpu, _, steps = _one_pass(proc, exporter, metrics_port, batches)
+    return _traces(batches) / cpu, _split(cpu, steps, _traces(batches))
 
 
 def service_figures(batches: list[list[ReadableSpan]], soak_s: float) -> dict[str, Any]:
     """One pass (throughput, in CPU and wall seconds), whole scrapes, then memory under ``soak_s`` of load."""
     with _serving() as (proc, exporter, metrics_port):
         traces_per_pass = _traces(batches)
-        cpu, wall = _one_pass(proc, exporter, metrics_port, batches)
+        cpu, wall, steps = _one_pass(proc, exporter, metrics_port, batches)
         _interactions(metrics_port, full=True)  # the first whole scrape runs every drift test
         scrape_cpu0 = _cpu_seconds(proc.pid)
         for _ in range(20):  # these reuse them: nothing new arrived
@@ -261,6 +289,7 @@ def service_figures(batches: list[list[ReadableSpan]], soak_s: float) -> dict[st
             "interactions": traces_per_pass,
             "scored_interactions_per_cpu_s": traces_per_pass / cpu,
             "scored_interactions_per_wall_s": traces_per_pass / wall,
+            "split": _split(cpu, steps, traces_per_pass),
             "scrape_cpu_ms": scrape_ms,
             "scrape_cpu_ms_redoing_drift_tests": drift_scrape_ms,
             "soak_seconds": soak_s,
@@ -290,17 +319,26 @@ def run(traces: int = 2000, soak_s: float | None = None, passes: int | None = No
     batches = make_traces(traces)
     # Pairs back to back: the scorers alone, then a fresh service on the same payload (the last pair's
     # service goes on to the scrape and the soak).
-    alone, end_to_end = [], []
+    alone, end_to_end, splits = [], [], []
     for k in range(pairs):
         alone.append(scorers_alone(traces))
         if k < pairs - 1:
-            end_to_end.append(pass_rate(batches))
+            rate, split = pass_rate(batches)
+            end_to_end.append(rate)
+            splits.append(split)
     figures = service_figures(batches, soak)
     end_to_end.append(figures["scored_interactions_per_cpu_s"])
+    splits.append(figures.pop("split"))
     ratios = [e / a for e, a in zip(end_to_end, alone, strict=True)]
+    # Where the gap to the scorers alone lies, by the service's own account of its worker: scoring
+    # inside the service against the same scoring alone (same pair), and each step's CPU per answer.
+    in_service = [split[STEP_SCORE] * a / 1e6 for split, a in zip(splits, alone, strict=True)]
     return {
         **decode_figures(batches),
         **figures,
+        "service_scoring_share_of_cpu": statistics.median(split[STEP_SCORE] / sum(split.values()) for split in splits),
+        "service_scoring_vs_scorers_alone": statistics.median(in_service),
+        **{f"service_us_per_answer_{part}": statistics.median(split[part] for split in splits) for part in splits[0]},
         "passes": len(ratios),
         # Medians over the pairs; the wall-clock rate above is the last pair's pass alone.
         "scored_interactions_per_cpu_s": statistics.median(end_to_end),

@@ -36,6 +36,8 @@ METRIC_SCORER_ERRORS: Final = "mre_processor_scorer_errors"
 METRIC_CONTENT_TRUNCATED: Final = "mre_processor_content_truncated"
 METRIC_BAD_INPUT: Final = "mre_processor_bad_input"
 METRIC_IGNORED: Final = "mre_processor_ignored"
+METRIC_CPU_SECONDS: Final = "mre_processor_cpu_seconds"  # counter, by the worker's step
+LABEL_STEP: Final = "step"
 METRIC_SCORING_DURATION: Final = "mre_processor_scoring_duration_seconds"
 # Forwarding downstream.
 METRIC_FORWARD_SENT: Final = "mre_forward_sent"

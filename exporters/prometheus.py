@@ -348,6 +348,15 @@ class ProcessorHealthCollector(Collector):
         for signal in ("metrics", "logs"):
             ignored.add_metric([signal], IGNORED.snapshot().get(signal, 0))
         yield ignored
+        cpu = CounterMetricFamily(
+            c.METRIC_CPU_SECONDS,
+            "CPU seconds the processor's worker spent, by step: ingest (spans into traces), read (spans to "
+            "interactions), score, deliver (metrics, records, forwarding)",
+            labels=[c.LABEL_STEP],
+        )
+        for step, seconds in p.stats.cpu_seconds.items():
+            cpu.add_metric([step], seconds)
+        yield cpu
 
 
 class ForwarderHealthCollector(Collector):

@@ -507,6 +507,16 @@ def processor_health() -> Any:
         )
         .with_panel(
             _ts(
+                "Worker CPU by step (cores)",
+                _q(
+                    f"sum by (step) (rate({c.METRIC_CPU_SECONDS}_total[$__rate_interval]))",
+                    "A",
+                    "{{step}}",
+                ),
+            )
+        )
+        .with_panel(
+            _ts(
                 "Bad input by kind",
                 _q(f"sum by (kind) (rate({c.METRIC_BAD_INPUT}_total[$__rate_interval]))", "A", "{{kind}}"),
             )

@@ -35,6 +35,15 @@ DROP_QUEUE_FULL = "queue_full"
 DROP_SHUTDOWN = "shutdown"
 DROP_INVALID = "invalid"
 DROP_FAILED = "processing_failed"  # a bug in scoring a batch: its spans, counted, not the step's rest
+# The worker's steps, as its CPU time is counted (``WorkerStats.cpu_seconds``, exported as
+# mre_processor_cpu_seconds_total{step}): taking queued spans into traces, reading released traces
+# (span records, then interactions), scoring them, and delivering the evaluations (sinks, and the trace
+# hook: forwarding). Where an answer's cost goes, per step, on the operator's own traffic.
+STEP_INGEST = "ingest"
+STEP_READ = "read"
+STEP_SCORE = "score"
+STEP_DELIVER = "deliver"
+STEPS = (STEP_INGEST, STEP_READ, STEP_SCORE, STEP_DELIVER)
 # Traces taken through each step together (assembled, then scored, then delivered): bounds what one
 # batch holds beyond what the assembler released, and how long its first answer waits (~80 ms).
 BATCH_TRACES = 128
@@ -52,9 +61,19 @@ class WorkerStats:
     # Traces scored with a span whose (local) parent never arrived: an instrumentation that did not
     # end or export a span (OpenLIT's streamed LangChain calls), or spans lost on the way.
     traces_missing_parent: int = 0
+    # CPU seconds of the thread that ran each step (the worker's; a judge's thread delivers what it
+    # judged). Read by scrapes, written under the worker's lock, once per batch of traces.
+    cpu_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))
 
     def drop(self, reason: str, n: int = 1) -> None:
         self.spans_dropped[reason] = self.spans_dropped.get(reason, 0) + n
+
+    def spend(self, step: str, seconds: float) -> None:
+        self.cpu_seconds[step] += seconds
+
+
+# This thread's CPU time: what a step cost, not the waits (the GIL, a judge's answer) around it.
+_cpu_clock = time.thread_time
 
 
 def _as_record(item: Any) -> SpanRecord:
@@ -187,7 +206,14 @@ class TraceWorker(Generic[T]):
             for request in requests:
                 request.set()
 
+    def _spend(self, *spent: tuple[str, float]) -> None:
+        with self._lock:
+            for step, seconds in spent:
+                self.stats.spend(step, seconds)
+
     def _step(self, flush_all: bool) -> None:
+        clock = _cpu_clock
+        started = clock()
         now = time.monotonic()
         with self._lock:  # take what is queued in one go: producers never wait on the worker
             queue, self._queue = self._queue, deque()
@@ -203,8 +229,12 @@ class TraceWorker(Generic[T]):
                 with self._lock:
                     self.stats.drop(DROP_INVALID, spans)
         traces = self.assembler.pop_all() if flush_all else self.assembler.pop_ready(now)
+        ingested = clock()
+        self._spend((STEP_INGEST, ingested - started))
         for start in range(0, len(traces), BATCH_TRACES):
+            began = clock()
             batch = [records for items in traces[start : start + BATCH_TRACES] if (records := self._records(items))]
+            self._spend((STEP_READ, clock() - began))
             try:
                 self.process_traces(batch)
             except Exception:
@@ -235,14 +265,19 @@ class TraceWorker(Generic[T]):
         trace by trace."""
         if self.judges is not None:
             return [self.process_trace(spans) for spans in traces]
+        clock = _cpu_clock
+        started = clock()
         built = [self._assembled(spans) for spans in traces]
+        read = clock()
         # Scored scorer by scorer over the whole batch, then split back by trace.
         flat = iter(self.pipeline.score_many([i for interactions in built for i in interactions]))
         scored = [[next(flat) for _ in interactions] for interactions in built]
+        scoring = clock()
         for spans, evaluations in zip(traces, scored, strict=True):
             for evaluation in evaluations:
                 self.pipeline.deliver(evaluation)
             self._done(spans, evaluations)
+        self._spend((STEP_READ, read - started), (STEP_SCORE, scoring - read), (STEP_DELIVER, clock() - scoring))
         return scored
 
     def _assembled(self, spans: Sequence[SpanRecord]) -> list[Interaction]:
@@ -266,9 +301,13 @@ class TraceWorker(Generic[T]):
         final ones; sinks and ``on_trace`` only ever see those)."""
         if self.judges is None:
             return self.process_traces([spans])[0]
+        clock = _cpu_clock
+        started = clock()
         interactions = self._assembled(spans)
+        read = clock()
         deferred: list[list[Deferred]] = [[] for _ in interactions]
         evaluations = [self.pipeline.score(i, d) for i, d in zip(interactions, deferred, strict=True)]
+        self._spend((STEP_READ, read - started), (STEP_SCORE, clock() - read))
         if not any(deferred):
             self._deliver(spans, evaluations)
             return evaluations
@@ -303,12 +342,17 @@ class TraceWorker(Generic[T]):
     ) -> None:
         # Closing ran out of time: what still waits is finished without its judge, never dropped.
         abandoning = self.judges is not None and self.judges.abandoning
-        self._deliver(spans, self._finish(evaluations, deferred, JUDGE_FAILED if abandoning else ESCALATED))
+        started = _cpu_clock()  # the judge's call and the rescoring, on this (the judge's) thread
+        final = self._finish(evaluations, deferred, JUDGE_FAILED if abandoning else ESCALATED)
+        self._spend((STEP_SCORE, _cpu_clock() - started))
+        self._deliver(spans, final)
 
     def _deliver(self, spans: Sequence[SpanRecord], evaluations: list[Evaluation]) -> None:
+        started = _cpu_clock()
         for evaluation in evaluations:
             self.pipeline.deliver(evaluation)
         self._done(spans, evaluations)
+        self._spend((STEP_DELIVER, _cpu_clock() - started))
 
     def _done(self, spans: Sequence[SpanRecord], evaluations: list[Evaluation]) -> None:
         self.stats.traces_processed += 1

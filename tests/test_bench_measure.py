@@ -42,3 +42,16 @@ def test_the_service_cpu_is_read_finer_than_clock_ticks_and_counts_exited_thread
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_pass_splits_the_services_cpu_by_the_steps_its_worker_reports() -> None:
+    from benchmarks.service import STEPS, _one_pass, _serving, _split, make_traces
+
+    batches = make_traces(40)
+    with _serving() as (proc, exporter, metrics_port):
+        cpu, _, steps = _one_pass(proc, exporter, metrics_port, batches)
+    assert sorted(steps) == sorted(STEPS)  # every step, read off the live /metrics
+    assert steps["score"] > steps["read"] > 0.0 and steps["deliver"] > 0.0
+    split = _split(cpu, steps, 40)
+    assert sum(split.values()) == pytest.approx(cpu / 40 * 1e6)  # the rest of the process makes up the whole
+    assert split["outside_worker"] > 0.0  # gRPC and decoding run on other threads

@@ -304,3 +304,48 @@ def test_a_batch_that_fails_to_score_is_counted_and_the_next_batch_still_scored(
     assert [e.interaction.answer for e in collect.evaluations] == [
         "Customers may request a refund within 31 days of delivery."
     ]
+
+
+def _burn(seconds: float) -> None:
+    """Spend this much of this thread's CPU (a busy loop: a sleep spends none)."""
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+def test_the_worker_counts_each_steps_cpu_where_it_was_spent_and_no_waits(capture_on: None) -> None:
+    from mre.exporters.prometheus import ProcessorHealthCollector
+    from mre.processor.scorers import default_scorers
+    from mre.processor.worker import STEPS
+
+    class Busy:  # delivering costs CPU
+        def on_evaluation(self, evaluation: Evaluation) -> None:
+            _burn(0.03)
+
+    class Waits:  # delivering waits (a slow downstream): no CPU
+        def on_evaluation(self, evaluation: Evaluation) -> None:
+            time.sleep(0.1)
+
+    def slow(interaction: object) -> None:  # a scorer that costs CPU and gives no score
+        _burn(0.02)
+
+    processor = BehaviorSpanProcessor(ScoringPipeline({**default_scorers(), "slow": slow}, sinks=[Busy(), Waits()]))
+    registry = CollectorRegistry()
+    registry.register(ProcessorHealthCollector(processor))
+
+    def cpu(step: str) -> float:
+        value = registry.get_sample_value("mre_processor_cpu_seconds_total", {"step": step})
+        assert value is not None, step
+        return value
+
+    assert [cpu(step) for step in STEPS] == [0.0] * 4  # every step is there before the first answer
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    for _ in range(5):
+        rag_trace(provider, "Customers may request a refund within 30 days of delivery.")
+    processor.shutdown()
+    assert cpu("score") >= 5 * 0.02
+    # The sinks' CPU and none of their waits (which would add 0.5 s).
+    assert 5 * 0.03 <= cpu("deliver") < 5 * 0.03 + 0.2
+    assert 0.0 < cpu("read") < cpu("score")
+    assert cpu("ingest") >= 0.0
