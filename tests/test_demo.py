@@ -19,6 +19,7 @@ from mre.processor import coverage, limits
 from mre.processor.pipeline import SCORER_ERROR
 from mre.processor.scorers import default_scorers
 from mre.processor.triage import CAUSES
+from mre.processor.worker import STEPS
 from mre.slo_spec import load_default
 from tests.helpers import free_port
 
@@ -205,6 +206,7 @@ ALLOWED_LABELS = {
     "evaluation": {*default_scorers(), coverage.SCORE_NAME},
     "metric": set(DEFAULT_MAX_SERIES),
     "field": set(limits.FIELDS),
+    "step": set(STEPS),  # the worker's CPU by step
 }
 
 
