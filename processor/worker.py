@@ -61,8 +61,9 @@ class WorkerStats:
     # Traces scored with a span whose (local) parent never arrived: an instrumentation that did not
     # end or export a span (OpenLIT's streamed LangChain calls), or spans lost on the way.
     traces_missing_parent: int = 0
-    # CPU seconds of the thread that ran each step (the worker's; a judge's thread delivers what it
-    # judged). Read by scrapes, written under the worker's lock, once per batch of traces.
+    # CPU seconds of the thread that ran each step (the worker's; a judge's thread adds its rescoring
+    # and the delivery of what it judged). Read by scrapes, written under the worker's lock, once per
+    # batch of traces.
     cpu_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))
 
     def drop(self, reason: str, n: int = 1) -> None:
