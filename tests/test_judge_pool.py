@@ -95,6 +95,13 @@ def test_a_slow_judge_holds_only_the_traces_it_judges(
         "mre_evaluation_score_sum", {"service": "unknown_service:python", "model": "m", "evaluation": "faithfulness"}
     )
     assert total == 1.0
+    # The judges' thread counts its rescoring and delivery, not the 4 x 0.6 s it waited on the judge.
+    cpu = {
+        step: setup.registry.get_sample_value("mre_processor_cpu_seconds_total", {"step": step})
+        for step in ("read", "score", "deliver")
+    }
+    assert all(seconds is not None and seconds > 0.0 for seconds in cpu.values()), cpu
+    assert cpu["score"] < 1.0
 
 
 def test_a_full_backlog_skips_the_escalation_instead_of_queueing(
