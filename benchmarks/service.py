@@ -150,24 +150,28 @@ def _rss_mib(pid: int) -> float:
     return int(match.group(1)) / 1024 if match else float("nan")
 
 
-def _interactions(metrics_port: int, *, full: bool = False) -> float:
-    """Interactions scored so far, by a scrape that asks for that family alone (``name[]``: only its
-    collector runs, as a progress poll should cost), or by a whole scrape."""
-    query = "" if full else "?name[]=mre_interactions_total"
+def _scrape(metrics_port: int, family: str | None = None) -> str:
+    """The service's /metrics: one family alone (``name[]``: only its collector runs, as a progress
+    poll should cost), or all of it."""
+    query = f"?name[]={family}" if family else ""
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics{query}", timeout=5) as r:
-        text = r.read().decode()
-    return sum(float(m) for m in re.findall(r"^mre_interactions_total\{[^}]*\} (\S+)$", text, re.M))
+        return r.read().decode()
 
 
-_STEP_SAMPLE = re.compile(rf'^{c.total(c.METRIC_CPU_SECONDS)}\{{{c.LABEL_STEP}="(\w+)"\}} (\S+)$', re.M)
+_INTERACTIONS_SAMPLE = re.compile(rf"^{c.INTERACTIONS_METRIC}\{{[^}}]*\}} (\S+)$", re.M)
+_CPU_METRIC = c.total(c.METRIC_CPU_SECONDS)
+_STEP_SAMPLE = re.compile(rf'^{_CPU_METRIC}\{{{c.LABEL_STEP}="(\w+)"\}} (\S+)$', re.M)
+
+
+def _interactions(metrics_port: int, *, full: bool = False) -> float:
+    """Interactions scored so far, by a scrape of that family alone or by a whole scrape."""
+    text = _scrape(metrics_port, None if full else c.INTERACTIONS_METRIC)
+    return sum(float(m) for m in _INTERACTIONS_SAMPLE.findall(text))
 
 
 def _worker_cpu(metrics_port: int) -> dict[str, float]:
     """The service's own account of its worker thread's CPU seconds, by step (what an operator sees)."""
-    query = f"?name[]={c.total(c.METRIC_CPU_SECONDS)}"
-    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics{query}", timeout=5) as r:
-        text = r.read().decode()
-    return {step: float(value) for step, value in _STEP_SAMPLE.findall(text)}
+    return {step: float(value) for step, value in _STEP_SAMPLE.findall(_scrape(metrics_port, _CPU_METRIC))}
 
 
 def start_serve(
