@@ -348,4 +348,4 @@ def test_the_worker_counts_each_steps_cpu_where_it_was_spent_and_no_waits(captur
     # The sinks' CPU and none of their waits (which would add 0.5 s).
     assert 5 * 0.03 <= cpu("deliver") < 5 * 0.03 + 0.2
     assert 0.0 < cpu("read") < cpu("score")
-    assert cpu("ingest") >= 0.0
+    assert cpu("ingest") > 0.0  # taking the spans in costs something too, however little
